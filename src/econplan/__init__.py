@@ -1,0 +1,70 @@
+"""econplan: plan production so that it meets people's needs.
+
+Quick start::
+
+    import econplan
+    economy = econplan.load("examples/small")      # a bundle folder (DESIGN.md)
+    values = economy.values()                       # labour values, DataFrame
+    plan = economy.plan()                           # optimal plan with valuations
+    plan.write("out/plan")                          # the plan-output contract + report.html
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .errors import BundleError, EconplanError, InfeasibleError
+from .model import Economy
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BundleError", "EconplanError", "Economy", "InfeasibleError", "load", "generate",
+    "from_pymrio", "write_bundle", "__version__",
+]
+
+
+def load(path: str | Path) -> Economy:
+    """Read a bundle folder (CSV or Parquet) into a validated :class:`Economy`.
+
+    Raises :class:`BundleError` (file, line, field, problem) on bad input.
+    """
+    from .bundle import read_tables
+    from .schema import TABLE_ORDER
+
+    folder = Path(path)
+    meta, tables = read_tables(folder)
+    files = {}
+    for name in TABLE_ORDER:
+        for ext in (".csv", ".parquet"):
+            if (folder / f"{name}{ext}").is_file():
+                files[name] = str(folder / f"{name}{ext}")
+                break
+        else:
+            files[name] = str(folder / f"{name}.csv")
+    files["economy"] = str(folder / "economy.toml")
+    economy = Economy.from_tables(meta, tables, source=str(folder), files=files)
+    economy.source = str(folder.resolve())
+    return economy
+
+
+def write_bundle(economy: Economy, path: str | Path, format: str = "csv") -> Path:
+    """Write ``economy`` as a bundle folder (atomically); see :mod:`econplan.bundle`."""
+    from .bundle import write_bundle as _write
+
+    return _write(economy, path, format)
+
+
+def generate(*args: Any, **kwargs: Any) -> Any:
+    """Generate a synthetic economy; see :func:`econplan.generate.generate`."""
+    from .generate import generate as _generate
+
+    return _generate(*args, **kwargs)
+
+
+def from_pymrio(*args: Any, **kwargs: Any) -> Economy:
+    """Build an Economy from a pymrio ``IOSystem``; see :mod:`econplan.importers.pymrio`."""
+    from .importers.pymrio import from_pymrio as _from
+
+    return _from(*args, **kwargs)

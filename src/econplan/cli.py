@@ -1,0 +1,339 @@
+"""The ``econplan`` command.
+
+Exit codes (DESIGN.md): 0 success; 2 bad input (one line on stderr naming file, line, field;
+nothing written to ``--out``); 3 infeasible floors (``summary.json`` with ``blocking``);
+1 any other failure (one line on stderr; ``--debug`` shows the traceback).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from .errors import BundleError, EconplanError
+
+app = typer.Typer(
+    name="econplan",
+    help="Plan production so that it meets people's needs.\n\n"
+    "Examples:\n\n"
+    "  econplan generate eco --products 1000 --seed 1\n\n"
+    "  econplan values eco --out eco-values\n\n"
+    "  econplan plan eco --out eco-plan\n\n"
+    "  econplan verify eco eco-plan\n\n"
+    "  econplan explain eco-plan",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+import_app = typer.Typer(help="Import real input–output tables as a bundle.",
+                         no_args_is_help=True)
+app.add_typer(import_app, name="import")
+
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+_state = {"quiet": False, "debug": False}
+
+
+def out_console() -> Console:
+    return Console(quiet=_state["quiet"], highlight=False, soft_wrap=True)
+
+
+def fail(message: str, code: int) -> None:
+    """Print exactly one line on stderr and exit with ``code``."""
+    sys.stderr.write(" ".join(str(message).split()) + "\n")
+    sys.stderr.flush()
+    raise typer.Exit(code)
+
+
+@contextmanager
+def guarded():
+    """Turn econplan's errors into one-line messages and exit codes, never a traceback."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except BundleError as e:
+        fail(str(e), 2)
+    except (EconplanError, ValueError, OSError, RuntimeError, MemoryError) as e:
+        if _state["debug"]:
+            raise
+        fail(f"error: {type(e).__name__}: {e}", 1)
+
+
+@contextmanager
+def status(message: str):
+    """A spinner on stderr for steps that may take more than a second (not when quiet)."""
+    if _state["quiet"] or not sys.stderr.isatty():
+        yield
+        return
+    with err.status(message):
+        yield
+
+
+@app.callback()
+def main_options(
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+) -> None:
+    _state["quiet"] = quiet
+    _state["debug"] = debug
+
+
+def _load(bundle: Path):
+    import econplan
+
+    with status(f"reading {bundle}"):
+        return econplan.load(bundle)
+
+
+@app.command()
+def values(
+    bundle: Annotated[Path, typer.Argument(help="Bundle folder.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for values.csv.")],
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Labour values and embodied resources per product.
+
+    Example: econplan values examples/small --out small-values
+    """
+    _state["quiet"] |= quiet
+    from .bundle import atomic_dir, write_csv
+
+    with guarded():
+        start = time.perf_counter()
+        economy = _load(bundle)
+        with status("computing values"):
+            df = economy.values()
+        with atomic_dir(out) as tmp:
+            write_csv(df, tmp / "values.csv")
+        c = out_console()
+        lab = economy.labour
+        c.print(f"[bold]{economy.name}[/] ({economy.period}): values of {len(df)} products "
+                f"in {time.perf_counter() - start:.2f} s → {out / 'values.csv'}")
+        top = df.dropna(subset=[lab]).nlargest(5, lab)
+        for row in top.itertuples(index=False):
+            c.print(f"  {row.product:<24} {getattr(row, lab):>14.6g} {lab}/unit "
+                    f"(technique {row.technique})")
+
+
+@app.command()
+def plan(
+    bundle: Annotated[Path, typer.Argument(help="Bundle folder.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the plan files.")],
+    objective: Annotated[str, typer.Option(help="fulfilment | min-labour")] = "fulfilment",
+    solver: Annotated[str | None, typer.Option(help="highs | scipy | fast (default: by size)")]
+    = None,
+    report: Annotated[bool, typer.Option(help="Write report.html.")] = True,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Compute the optimal plan with its valuations and certificate.
+
+    Example: econplan plan examples/small --out small-plan
+    """
+    _state["quiet"] |= quiet
+    if objective not in ("fulfilment", "min-labour"):
+        fail(f"--objective: unknown objective {objective!r} (fulfilment or min-labour)", 2)
+    with guarded():
+        economy = _load(bundle)
+        with status(f"planning {economy.n_products} products, {economy.n_techniques} "
+                    "techniques"):
+            p = economy.plan(objective=objective, solver=solver)
+        with status("writing the plan"):
+            p.write(out, report=report)
+        print_plan_summary(p, out)
+        if p.status == "infeasible":
+            raise typer.Exit(3)
+        if not p.ok:
+            fail(f"plan ended with status {p.status}: {p.summary.get('message', '')}", 1)
+
+
+def print_plan_summary(p, out: Path) -> None:
+    c = out_console()
+    s = p.summary
+    e = p.economy
+    if p.status == "infeasible":
+        c.print(f"[bold red]Infeasible[/]: {s.get('message', '')}")
+        for b in s.get("blocking", []):
+            c.print(f"  {b['kind']:<9} {b['id']:<24} lacking {b['lacking']:.6g} "
+                    f"(available {b['available']:.6g})")
+        c.print(f"→ {out / 'summary.json'}")
+        return
+    if not p.ok:
+        return
+    c.print(f"[bold]{e.name}[/] ({e.period}) — {e.n_products} products, "
+            f"{e.n_techniques} techniques, solver {s['solver']} in {s['seconds']:.2f} s")
+    if s["objective"] == "min-labour":
+        c.print(f"  targets met at least labour: {s['labour_cost']:.6g} {e.labour}")
+    else:
+        t = s["fulfilment"]
+        verdict = "every need met in full" if t >= 1 - 1e-9 else "resources bind"
+        c.print(f"  fulfilment t* = [bold]{t:.6f}[/] ({verdict})")
+    c.print(f"  {e.labour}: {s['labour_used']:.6g} used of {s['labour_available']:.6g}")
+    for b in s.get("bottlenecks", [])[:5]:
+        what = "resource" if b["kind"] == "resource" else f"capacity of {b['id']}"
+        name = b["id"] if b["kind"] == "resource" else b.get("product", "")
+        c.print(f"  bottleneck: {what} {name if b['kind'] == 'resource' else ''}".rstrip()
+                + f" — +1 % buys {b['gain_per_percent']:.3g} in {b['per']}")
+    c.print(f"  certificate: primal {s['primal_residual']:.1e}, dual {s['dual_residual']:.1e},"
+            f" gap {s['duality_gap']:.1e}")
+    c.print(f"→ {out}/ (summary.json, activities.csv, products.csv, resources.csv"
+            f"{', report.html' if (out / 'report.html').exists() else ''})")
+
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Argument(help="Folder for the new bundle.")],
+    products: Annotated[int, typer.Option(help="Number of products.")] = 1000,
+    techniques_per_product: Annotated[int, typer.Option(help="Alternatives per product.")] = 1,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same files).")] = 0,
+    capacities: Annotated[bool, typer.Option(help="Put capacities on techniques.")] = False,
+    floors: Annotated[bool, typer.Option(help="Give needs floors.")] = False,
+    format: Annotated[str, typer.Option(help="csv | parquet")] = "csv",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Generate a synthetic, productive economy that looks like a real one.
+
+    Example: econplan generate eco --products 10000 --techniques-per-product 2 --capacities
+    """
+    _state["quiet"] |= quiet
+    if format not in ("csv", "parquet"):
+        fail(f"--format: unknown format {format!r} (csv or parquet)", 2)
+    if products < 1 or techniques_per_product < 1:
+        fail("--products and --techniques-per-product must be at least 1", 2)
+    from .generate import generate as gen
+
+    with guarded():
+        start = time.perf_counter()
+        tables = gen(out, products=products, techniques_per_product=techniques_per_product,
+                     seed=seed, capacities=capacities, floors=floors, format=format,
+                     progress=not _state["quiet"] and sys.stderr.isatty())
+        out_console().print(
+            f"generated {len(tables['products'])} products, {len(tables['techniques'])} "
+            f"techniques, {len(tables['inputs'])} inputs in "
+            f"{time.perf_counter() - start:.1f} s → {out}")
+
+
+@app.command()
+def verify(
+    bundle: Annotated[Path, typer.Argument(help="Bundle folder the plan was made from.")],
+    plan_dir: Annotated[Path, typer.Argument(help="Plan folder.")],
+    tol: Annotated[float, typer.Option(help="Relative tolerance.")] = 1e-6,
+) -> None:
+    """Re-check a plan from its files alone: feasibility, dual feasibility, gap. Exit 0 or 1.
+
+    Example: econplan verify examples/small small-plan
+    """
+    from .verify import verify as _verify
+
+    with guarded():
+        v = _verify(bundle, plan_dir, tol=tol)
+    print(v.line)
+    raise typer.Exit(0 if v.ok else 1)
+
+
+@app.command()
+def explain(
+    plan_dir: Annotated[Path, typer.Argument(help="Plan folder.")],
+    product: Annotated[str | None, typer.Option(help="Explain this product's cost.")] = None,
+    bundle: Annotated[Path | None, typer.Option(help="Bundle (default: from summary.json).")]
+    = None,
+) -> None:
+    """Plain words from the valuations: what blocks fulfilment, what things cost and why.
+
+    Example: econplan explain small-plan --product bread
+    """
+    from .explain import explain as _explain
+
+    with guarded():
+        print(_explain(plan_dir, product=product, bundle=bundle))
+
+
+@import_app.command("pymrio")
+def import_pymrio(
+    path: Annotated[Path, typer.Argument(help="Folder written by pymrio IOSystem.save_all.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the bundle.")],
+    resource: Annotated[list[str], typer.Option(
+        help="EXTENSION:ROW; repeatable; the first is labour.")] = [],  # noqa: B006
+) -> None:
+    """Import a pymrio IOSystem as a bundle.
+
+    Example: econplan import pymrio mrio-folder --out eco --resource "Factor Inputs:Value Added"
+    """
+    from .importers.pymrio import import_pymrio_cli
+
+    with guarded():
+        import_pymrio_cli(path, out, resource)
+        out_console().print(f"imported {path} → {out}")
+
+
+@import_app.command("ibge")
+def import_ibge(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the bundle.")],
+    year: Annotated[int, typer.Option(help="2010–2021.")] = 2021,
+    level: Annotated[int, typer.Option(help="12, 20, 51 or 68 sectors.")] = 68,
+) -> None:
+    """Import the official IBGE input–output tables of Brazil (shipped by iotbr).
+
+    Example: econplan import ibge --year 2021 --level 68 --out brazil
+    """
+    from .importers.ibge import import_ibge_cli
+
+    with guarded():
+        import_ibge_cli(year=year, level=level, out=out)
+        out_console().print(f"imported IBGE {year} at {level} sectors → {out}")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the demo's plan.")] = Path(
+        "demo-out"),
+) -> None:
+    """Plan Brazil 2021 (IBGE, 68 sectors) with household needs raised 5 %.
+
+    Example: econplan demo --out demo-out
+    """
+    from .demo import run_demo
+
+    with guarded():
+        run_demo(out)
+
+
+@app.command()
+def serve(
+    db: Annotated[str | None, typer.Option(help="Database URL (default: SQLite file here).")]
+    = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    bundle: Annotated[Path | None, typer.Option(help="Economy loaded at first start.")] = None,
+) -> None:
+    """Run the participation web service.
+
+    Example: econplan serve --port 8000
+    """
+    from .service import run
+
+    with guarded():
+        run(db_url=db, host=host, port=port, bundle=bundle)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    import warnings
+
+    warnings.simplefilter("ignore")
+    try:
+        app()
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+
+
+if __name__ == "__main__":
+    main()

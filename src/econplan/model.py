@@ -1,0 +1,407 @@
+"""The Economy: one validated, immutable model object built once from a bundle.
+
+It holds the bundle's tables (rows sorted by id, so the order of rows in the files never
+changes a result) and the sparse matrices of DESIGN.md's model, built once:
+
+- ``A`` (n × m): units of product i consumed per unit of activity of technique j;
+- ``B`` (n × m): units of product i made per unit of activity (``B[p(j), j] = o_j``);
+- ``R`` (k × m): units of resource k used per unit of activity.
+
+Everything downstream (values, solvers, plans, reports, the service) reads from it and never
+writes back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .errors import BundleError
+from .schema import TABLE_ORDER, TABLES
+
+if TYPE_CHECKING:
+    from .plan.base import PlanProblem
+    from .plan.result import Plan
+
+Tables = dict[str, pd.DataFrame]
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
+
+
+class Economy:
+    """A validated economy: products, techniques, resources and needs.
+
+    Build it with :func:`econplan.load` (from a bundle folder) or :meth:`from_tables`.
+    Arrays are read-only; :meth:`replace` returns a new Economy with some tables changed.
+
+    Attributes (n products, m techniques, k resources):
+        product_ids, technique_ids, resource_ids: id arrays (str), in model order.
+        A, B: ``scipy.sparse.csc_array`` (n × m); R: ``csr_array`` (k × m).
+        tech_product: (m,) int, index of the product technique j makes.
+        output: (m,) units made per unit of activity. cap: (m,) capacity, ``inf`` = none.
+        available: (k,) availability b. cost: (k,) weight of each resource in the
+            resource-minimising stage (labour 1, others 0 unless ``[costs]`` says otherwise).
+        target, floor, priority: (n,) needs y, y_min, w (products not listed: 0, 0, 1).
+        labour: id of the labour resource (always first, index 0).
+    """
+
+    def __init__(self, meta: dict, tables: Tables, files: Mapping[str, str] | None = None):
+        """Use :meth:`from_tables` or :func:`econplan.load`; this trusts its input."""
+        self.meta = dict(meta)
+        self.files = dict(files or {})
+        self.source: str | None = None  # folder it was read from, if any
+        self.products: pd.DataFrame = tables["products"]
+        self.techniques: pd.DataFrame = tables["techniques"]
+        self.inputs: pd.DataFrame = tables["inputs"]
+        self.resources: pd.DataFrame = tables["resources"]
+        self.resource_use: pd.DataFrame = tables["resource_use"]
+        self.needs: pd.DataFrame = tables["needs"]
+        self._build()
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def from_tables(
+        cls,
+        meta: dict,
+        tables: Mapping[str, pd.DataFrame],
+        source: str = "<memory>",
+        files: Mapping[str, str] | None = None,
+        check_productive: bool = True,
+    ) -> Economy:
+        """Validate ``tables`` (DESIGN.md columns) and build the Economy.
+
+        ``files`` maps a table name to the file it came from (for error messages); by default
+        ``<source>/<table>.csv``. Raises :class:`BundleError` on the first problem found.
+        """
+        from .bundle import _empty, _numbers  # local: bundle imports model for typing only
+
+        files = dict(files or {})
+        for name in TABLE_ORDER:
+            files.setdefault(name, f"{source}/{name}.csv")
+        files.setdefault("economy", f"{source}/economy.toml")
+        meta = dict(meta)
+        for key in ("name", "period"):
+            if key not in meta:
+                raise BundleError(files["economy"], "required key is missing", field=key)
+            meta[key] = str(meta[key])
+        t: Tables = {}
+        for name in TABLE_ORDER:
+            spec = TABLES[name]
+            df = tables.get(name)
+            if df is None:
+                if spec.required:
+                    raise BundleError(files[name], "required file is missing")
+                df = _empty(spec)
+            df = df.reset_index(drop=True)
+            out = {}
+            for col in spec.columns:
+                if col.kind == "number":
+                    out[col.name] = _numbers(_as_arrow(df, col.name), col, len(df),
+                                             files[name], 2)
+                else:
+                    if col.name not in df.columns:
+                        if col.required:
+                            raise BundleError(files[name], "required column is missing",
+                                              line=1, field=col.name)
+                        out[col.name] = np.full(len(df), "", dtype=object)
+                    else:
+                        out[col.name] = df[col.name].astype(str).str.strip().to_numpy(object)
+            t[name] = pd.DataFrame(out, columns=spec.column_names)
+            if len(t[name]) < spec.min_rows:
+                raise BundleError(files[name], "has no rows; at least 1 required", line=2)
+        _check_keys(t, files)
+        _check_references(t, files, meta)
+        t = _canonical_order(t, meta)
+        economy = cls(meta, t, files)
+        economy._check_needs_producible()
+        if check_productive:
+            from .values import check_productive as _check
+
+            _check(economy)
+        return economy
+
+    def _build(self) -> None:
+        p_ids = self.products["id"].to_numpy(object)
+        t_ids = self.techniques["id"].to_numpy(object)
+        r_ids = self.resources["id"].to_numpy(object)
+        n, m, k = len(p_ids), len(t_ids), len(r_ids)
+        p_index = pd.Index(p_ids)
+        t_index = pd.Index(t_ids)
+        r_index = pd.Index(r_ids)
+        tp = p_index.get_indexer(self.techniques["product"].to_numpy(object))
+        out = self.techniques["output"].to_numpy(float)
+        cap = self.techniques["capacity"].to_numpy(float).copy()
+        cap[np.isnan(cap)] = np.inf
+        ii = p_index.get_indexer(self.inputs["product"].to_numpy(object))
+        jj = t_index.get_indexer(self.inputs["technique"].to_numpy(object))
+        A = sp.csc_array((self.inputs["amount"].to_numpy(float), (ii, jj)), shape=(n, m))
+        A.sum_duplicates()
+        A.sort_indices()
+        B = sp.csc_array((out, (tp, np.arange(m))), shape=(n, m))
+        rk = r_index.get_indexer(self.resource_use["resource"].to_numpy(object))
+        rj = t_index.get_indexer(self.resource_use["technique"].to_numpy(object))
+        R = sp.csr_array((self.resource_use["amount"].to_numpy(float), (rk, rj)), shape=(k, m))
+        R.sum_duplicates()
+        R.sort_indices()
+        ni = p_index.get_indexer(self.needs["product"].to_numpy(object))
+        y = np.zeros(n)
+        ymin = np.zeros(n)
+        w = np.ones(n)
+        y[ni] = self.needs["target"].to_numpy(float)
+        ymin[ni] = self.needs["floor"].to_numpy(float)
+        w[ni] = self.needs["priority"].to_numpy(float)
+        cost = np.zeros(k)
+        cost[0] = 1.0
+        for rid, weight in (self.meta.get("costs") or {}).items():
+            cost[r_index.get_loc(rid)] = float(weight)
+        self.product_ids = _readonly(p_ids)
+        self.technique_ids = _readonly(t_ids)
+        self.resource_ids = _readonly(r_ids)
+        self.product_index = p_index
+        self.technique_index = t_index
+        self.resource_index = r_index
+        self.tech_product = _readonly(tp.astype(np.int64))
+        self.output = _readonly(out)
+        self.cap = _readonly(cap)
+        self.A = A
+        self.B = B
+        self.R = R
+        self.available = _readonly(self.resources["available"].to_numpy(float))
+        self.target = _readonly(y)
+        self.floor = _readonly(ymin)
+        self.priority = _readonly(w)
+        self.cost = _readonly(cost)
+        self.labour = str(r_ids[0])
+        self.labour_index = 0
+
+    # ------------------------------------------------------------------ views
+
+    @property
+    def name(self) -> str:
+        return str(self.meta["name"])
+
+    @property
+    def period(self) -> str:
+        return str(self.meta["period"])
+
+    @property
+    def description(self) -> str:
+        return str(self.meta.get("description", ""))
+
+    @property
+    def n_products(self) -> int:
+        return len(self.product_ids)
+
+    @property
+    def n_techniques(self) -> int:
+        return len(self.technique_ids)
+
+    @property
+    def n_resources(self) -> int:
+        return len(self.resource_ids)
+
+    @property
+    def tables(self) -> Tables:
+        """The bundle tables (canonical row order), e.g. for :func:`write_bundle`."""
+        return {name: getattr(self, name) for name in TABLE_ORDER}
+
+    @cached_property
+    def M(self) -> sp.csc_array:
+        """Net-output matrix ``B − A`` (n × m, CSC)."""
+        M = (self.B - self.A).tocsc()
+        M.sort_indices()
+        return M
+
+    @cached_property
+    def sha256(self) -> str:
+        """sha256 of the canonical bundle: independent of row order and of CSV vs Parquet."""
+        h = hashlib.sha256()
+        for key in ("name", "period", "description"):
+            h.update(f"{key}={self.meta.get(key, '')}\n".encode())
+        h.update(f"labour={self.labour}\n".encode())
+        for rid, w in sorted((self.meta.get("costs") or {}).items()):
+            h.update(f"cost {rid}={float(w)!r}\n".encode())
+        for name in TABLE_ORDER:
+            df = getattr(self, name)
+            h.update(f"[{name}]\n".encode())
+            for col in TABLES[name].column_names:
+                s = df[col]
+                if pd.api.types.is_float_dtype(s):
+                    h.update(np.ascontiguousarray(s.to_numpy(float)).tobytes())
+                else:
+                    h.update("\x1f".join(s.astype(str)).encode())
+                h.update(b"\x1e")
+        return h.hexdigest()
+
+    def __repr__(self) -> str:
+        return (f"Economy({self.name!r}, period={self.period!r}, products={self.n_products}, "
+                f"techniques={self.n_techniques}, resources={self.n_resources})")
+
+    # ------------------------------------------------------------------ operations
+
+    def replace(self, **tables: pd.DataFrame | dict) -> Economy:
+        """A new, re-validated Economy with some tables (or ``meta``) replaced, e.g.
+        ``economy.replace(needs=new_needs)``."""
+        meta = tables.pop("meta", None) or self.meta
+        t = self.tables
+        unknown = set(tables) - set(TABLE_ORDER)
+        if unknown:
+            raise TypeError(f"unknown tables: {sorted(unknown)}")
+        t.update(tables)  # type: ignore[arg-type]
+        return Economy.from_tables(meta, t, source=self.files.get("economy", "<memory>")
+                                   .rsplit("/", 1)[0])
+
+    def values(self, progress: bool = False) -> pd.DataFrame:
+        """Labour values and other embodied resources per unit of each product.
+
+        Returns a DataFrame: ``product``, one column per resource (labour first, in the
+        resource's unit per unit of the product), ``technique`` (the technique chosen).
+        """
+        from .values import compute_values
+
+        return compute_values(self, progress=progress)
+
+    def problem(self, objective: str = "fulfilment") -> PlanProblem:
+        """The LP data of DESIGN.md's plan as arrays, for a solver backend."""
+        from .plan.base import Objective, PlanProblem
+
+        return PlanProblem(
+            M=self.M, R=self.R, b=np.asarray(self.available), cap=np.asarray(self.cap),
+            y=np.asarray(self.target), ymin=np.asarray(self.floor), cost=np.asarray(self.cost),
+            tech_product=np.asarray(self.tech_product), output=np.asarray(self.output),
+            objective=Objective(objective),
+        )
+
+    def plan(self, objective: str = "fulfilment", solver: str | None = None,
+             **options: Any) -> Plan:
+        """Compute the optimal plan (DESIGN.md) and its certificate; see
+        :func:`econplan.plan.make_plan`."""
+        from .plan import make_plan
+
+        return make_plan(self, objective=objective, solver=solver, **options)
+
+    # ------------------------------------------------------------------ checks
+
+    def _check_needs_producible(self) -> None:
+        made = np.zeros(self.n_products, dtype=bool)
+        made[self.tech_product] = True
+        bad = (self.target > 0) & ~made
+        if bad.any():
+            i = int(np.argmax(bad))
+            pid = self.product_ids[i]
+            row = int(self.needs.index[self.needs["product"] == pid][0])
+            line = int(self.needs.attrs.get("lines", {}).get(pid, row + 2))
+            raise BundleError(
+                self.files["needs"],
+                f"product {pid!r} has a positive target but no technique makes it "
+                "(add a technique for it in techniques.csv or set its target to 0)",
+                line=line, field="product",
+            )
+
+
+def _as_arrow(df: pd.DataFrame, name: str):
+    """A column as an Arrow array for :func:`econplan.bundle._numbers`: floats with NaN as
+    empty, anything else as trimmed strings (None/NaN → empty)."""
+    import pyarrow as pa
+
+    if name not in df.columns:
+        return None
+    s = df[name]
+    if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+        arr = s.to_numpy(float)
+        return pa.array(arr, mask=np.isnan(arr))
+    strs = ["" if (v is None or (isinstance(v, float) and v != v)) else str(v)
+            for v in s.to_numpy(object)]
+    return pa.array(strs, type=pa.string())
+
+
+def _check_keys(t: Tables, files: Mapping[str, str]) -> None:
+    for name in TABLE_ORDER:
+        spec = TABLES[name]
+        df = t[name]
+        if not len(df):
+            continue
+        for col in spec.columns:
+            if col.kind != "text":
+                empty = (df[col.name].to_numpy(object) == "") if col.kind != "number" else None
+                if empty is not None and empty.any():
+                    i = int(np.argmax(empty))
+                    raise BundleError(files[name], "empty; an id is required", line=i + 2,
+                                      field=col.name)
+        dup = df.duplicated(list(spec.key), keep="first").to_numpy()
+        if dup.any():
+            i = int(np.argmax(dup))
+            key = ", ".join(str(df.iloc[i][k]) for k in spec.key)
+            what = "id" if spec.key == ("id",) else "entry"
+            raise BundleError(files[name], f"duplicate {what} {key!r}", line=i + 2,
+                              field=spec.key[0] if len(spec.key) == 1 else "/".join(spec.key))
+
+
+def _check_references(t: Tables, files: Mapping[str, str], meta: dict) -> None:
+    ids = {name: pd.Index(t[name]["id"]) for name in ("products", "techniques", "resources")}
+    for name in TABLE_ORDER:
+        for col in TABLES[name].columns:
+            if not col.kind.startswith("ref:"):
+                continue
+            target = col.kind[4:]
+            vals = t[name][col.name].to_numpy(object)
+            if not len(vals):
+                continue
+            missing = ids[target].get_indexer(vals) < 0
+            if missing.any():
+                i = int(np.argmax(missing))
+                kind = target[:-1]
+                raise BundleError(files[name], f"unknown {kind} {vals[i]!r} (not in "
+                                  f"{Path(files[target]).name})", line=i + 2, field=col.name)
+    needs = t["needs"]
+    bad = needs["floor"].to_numpy(float) > needs["target"].to_numpy(float)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise BundleError(
+            files["needs"],
+            f"floor {needs['floor'].iloc[i]:g} is above target {needs['target'].iloc[i]:g} "
+            f"for product {needs['product'].iloc[i]!r}", line=i + 2, field="floor")
+    labour = meta.get("labour")
+    if labour is not None and labour not in set(ids["resources"]):
+        raise BundleError(files["economy"], f"unknown resource {labour!r} (not in "
+                          "resources.csv)", field="labour")
+    for rid in meta.get("costs") or {}:
+        if rid not in set(ids["resources"]):
+            raise BundleError(files["economy"], f"unknown resource {rid!r}", field="costs")
+
+
+def _canonical_order(t: Tables, meta: dict) -> Tables:
+    """Sort rows by key so that row order in the files never changes a result.
+
+    Resources keep file order except that labour comes first (its position carries meaning).
+    The original line numbers of needs rows are kept for later messages.
+    """
+    out: Tables = {}
+    for name in TABLE_ORDER:
+        df = t[name]
+        if name == "resources":
+            labour = meta.get("labour") or (df["id"].iloc[0] if len(df) else None)
+            order = np.argsort(df["id"].to_numpy(object) != labour, kind="stable")
+            out[name] = df.iloc[order].reset_index(drop=True)
+            continue
+        keys = list(TABLES[name].key)
+        sorted_df = df.sort_values(keys, kind="stable")
+        lines = None
+        if name == "needs":
+            lines = dict(zip(sorted_df["product"], sorted_df.index.to_numpy() + 2, strict=True))
+        sorted_df = sorted_df.reset_index(drop=True)
+        if lines is not None:
+            sorted_df.attrs["lines"] = lines
+        out[name] = sorted_df
+    return out

@@ -1,0 +1,81 @@
+"""Planning: formulation, solver backends and the Plan they produce.
+
+Backends register in :data:`SOLVERS` by name; :func:`make_plan` picks one (``solver=None``:
+HiGHS below :data:`FAST_ABOVE` techniques, the structured ``fast`` backend above, when
+installed), solves, and wraps the result with its certificate in a :class:`Plan`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from .base import (
+    Capability,
+    Objective,
+    PlanProblem,
+    Solver,
+    SolverOptions,
+    SolverResult,
+    Status,
+)
+from .highs import HighsSolver
+from .result import Plan
+from .scipy_backend import ScipySolver
+
+if TYPE_CHECKING:
+    from ..model import Economy
+
+__all__ = [
+    "Capability", "Objective", "Plan", "PlanProblem", "Solver", "SolverOptions",
+    "SolverResult", "Status", "SOLVERS", "make_plan",
+]
+
+SOLVERS: dict[str, Solver] = {"highs": HighsSolver(), "scipy": ScipySolver()}
+try:  # the structured first-order backend (issue 5) when present
+    from .fast import FastSolver
+
+    SOLVERS["fast"] = FastSolver()
+except ImportError:  # pragma: no cover - optional module
+    pass
+
+#: Default solver switches from HiGHS to ``fast`` above this many techniques (measured in
+#: bench/RESULTS.md).
+FAST_ABOVE = 50_000
+
+
+def default_solver(economy: Economy) -> str:
+    if economy.n_techniques > FAST_ABOVE and "fast" in SOLVERS:
+        return "fast"
+    return "highs"
+
+
+def make_plan(
+    economy: Economy,
+    objective: str = "fulfilment",
+    solver: str | None = None,
+    **options: Any,
+) -> Plan:
+    """Solve the plan of ``economy`` and return it with valuations and certificate.
+
+    ``objective``: ``fulfilment`` (DESIGN.md's two-stage Kantorovich plan) or ``min-labour``.
+    ``solver``: a key of :data:`SOLVERS`. ``options``: fields of :class:`SolverOptions`.
+    An infeasible plan is returned with ``status == "infeasible"`` and ``blocking`` set.
+    """
+    name = solver or default_solver(economy)
+    if name not in SOLVERS:
+        raise ValueError(f"unknown solver {name!r}; choose from {', '.join(sorted(SOLVERS))}")
+    backend = SOLVERS[name]
+    obj = Objective(objective)
+    need = Capability.MIN_LABOUR if obj == Objective.MIN_LABOUR else Capability.FULFILMENT
+    if need not in backend.capabilities:
+        raise ValueError(f"solver {name!r} cannot plan objective {objective!r}")
+    known = set(SolverOptions.__dataclass_fields__)
+    extra = {k: v for k, v in options.items() if k not in known}
+    opts = SolverOptions(**{k: v for k, v in options.items() if k in known})
+    if extra:
+        opts = SolverOptions(**{**opts.__dict__, "extra": {**opts.extra, **extra}})
+    start = time.perf_counter()
+    result = backend.solve(economy.problem(obj.value), opts)
+    seconds = time.perf_counter() - start
+    return Plan(economy, result, objective=obj.value, seconds=seconds)

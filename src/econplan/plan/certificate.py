@@ -1,0 +1,117 @@
+"""The certificate of a plan, recomputed from the plan's numbers alone (no solver).
+
+DESIGN.md, "The certificate": with d = y − ymin, any p, u, v ≥ 0 with p·d = 1 and
+``p·M_j − u·R_j − v_j ≤ 0`` for every technique j prove ``t* ≤ u·b + v·cap − p·ymin``.
+
+- ``primal_residual``: largest relative violation by the activity levels z of the floors
+  (and of fulfilment t on products with d = 0), of ``R z ≤ b`` and of ``0 ≤ z ≤ cap``;
+  each relative to the size of the row (``max(1, |rhs|, Σ|terms|)``).
+- ``dual_residual``: largest of (a) each technique's violation ``[p·M_j − u·R_j − v_j]⁺``
+  relative to the sum of the magnitudes of its terms, (b) negative entries of p, u, v relative
+  to their largest entry, (c) ``|p·d − 1|``.
+- ``duality_gap``: ``(bound − t) / max(1, |t|)`` with t the fulfilment the plan achieves;
+  signed (a negative gap means the "bound" is below the plan: a wrong certificate).
+
+For the ``min-labour`` objective the same three numbers are those of
+``min c·z, M z ≥ y, R z ≤ b, 0 ≤ z ≤ cap`` and its dual
+``max q·y − u·b − v·cap, q·M_j − u·R_j − v_j ≤ c_j``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+
+@dataclass(frozen=True)
+class Certificate:
+    primal_residual: float
+    dual_residual: float
+    duality_gap: float
+    bound: float
+    achieved: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "primal_residual": self.primal_residual,
+            "dual_residual": self.dual_residual,
+            "duality_gap": self.duality_gap,
+            "bound": self.bound,
+            "achieved": self.achieved,
+        }
+
+    def holds(self, tol: float = 1e-6) -> bool:
+        return (self.primal_residual <= tol and self.dual_residual <= tol
+                and abs(self.duality_gap) <= tol)
+
+
+def _primal(M, R, b, cap, z, lo) -> float:
+    net = M @ z
+    scale = np.maximum.reduce([np.ones_like(lo), np.abs(lo), abs(M) @ np.abs(z)])
+    r1 = np.max(np.maximum(lo - net, 0) / scale, initial=0.0)
+    used = R @ z
+    rscale = np.maximum.reduce([np.ones_like(b), np.abs(b), abs(R) @ np.abs(z)])
+    r2 = np.max(np.maximum(used - b, 0) / rscale, initial=0.0)
+    capf = np.where(np.isfinite(cap), cap, np.inf)
+    r3 = np.max(np.maximum(z - capf, 0) / np.maximum(1, np.where(np.isfinite(cap), cap, 1)),
+                initial=0.0)
+    r4 = np.max(np.maximum(-z, 0) / np.maximum(1, np.abs(z).max(initial=0)), initial=0.0)
+    return float(max(r1, r2, r3, r4))
+
+
+def _neg(*arrays: np.ndarray) -> float:
+    worst = 0.0
+    for a in arrays:
+        if a.size:
+            top = max(1.0, float(np.abs(a).max()))
+            worst = max(worst, float(np.maximum(-a, 0).max()) / top)
+    return worst
+
+
+def fulfilment_certificate(
+    M: sp.sparray, R: sp.sparray, b: np.ndarray, cap: np.ndarray, y: np.ndarray,
+    ymin: np.ndarray, z: np.ndarray, p: np.ndarray, u: np.ndarray, v: np.ndarray,
+) -> Certificate:
+    """Residuals and gap of a fulfilment plan ``z`` with duals ``(p, u, v)``."""
+    d = y - ymin
+    mask = d > 0
+    net = M @ z
+    t = float(np.min((net[mask] - ymin[mask]) / d[mask])) if mask.any() else 1.0
+    lo = np.where(mask, ymin + t * d, ymin)
+    primal = _primal(M, R, b, cap, z, lo)
+    lhs = M.T @ p - R.T @ u - v
+    mag = abs(M).T @ np.abs(p) + R.T @ np.abs(u) + np.abs(v)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rel = np.where(lhs > 0, lhs / np.where(mag > 0, mag, 1.0), 0.0)
+    capped = np.isfinite(cap)
+    dual = max(float(rel.max(initial=0.0)), _neg(p, u, v), abs(float(p @ d) - 1.0))
+    # v on an uncapacitated technique cannot enter the bound: count it as violation
+    vmax = max(1.0, float(np.abs(v).max(initial=0.0)))
+    if (~capped).any():
+        dual = max(dual, float(np.abs(v[~capped]).max(initial=0.0)) / vmax)
+    bound = float(u @ b + v[capped] @ cap[capped] - p @ ymin)
+    gap = (bound - t) / max(1.0, abs(t))
+    return Certificate(primal, dual, gap, bound, t)
+
+
+def min_cost_certificate(
+    M: sp.sparray, R: sp.sparray, b: np.ndarray, cap: np.ndarray, y: np.ndarray,
+    c: np.ndarray, z: np.ndarray, q: np.ndarray, u: np.ndarray, v: np.ndarray,
+) -> Certificate:
+    """Residuals and gap of a min-cost plan ``z`` (targets met) with duals ``(q, u, v)``."""
+    primal = _primal(M, R, b, cap, z, y)
+    lhs = M.T @ q - R.T @ u - v - c
+    mag = abs(M).T @ np.abs(q) + R.T @ np.abs(u) + np.abs(v) + np.abs(c)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rel = np.where(lhs > 0, lhs / np.where(mag > 0, mag, 1.0), 0.0)
+    capped = np.isfinite(cap)
+    dual = max(float(rel.max(initial=0.0)), _neg(q, u, v))
+    if (~capped).any():
+        vmax = max(1.0, float(np.abs(v).max(initial=0.0)))
+        dual = max(dual, float(np.abs(v[~capped]).max(initial=0.0)) / vmax)
+    cost = float(c @ z)
+    bound = float(q @ y - u @ b - v[capped] @ cap[capped])
+    gap = (cost - bound) / max(1.0, abs(cost))
+    return Certificate(primal, dual, gap, bound, cost)

@@ -1,0 +1,119 @@
+"""The two-stage driver shared by exact LP backends (HiGHS, SciPy).
+
+A backend supplies one primitive, :meth:`ExactSolver.solve_lp`, returning the primal x and
+row duals y in HiGHS's sign convention for minimisation (``c − Aᵀy`` = reduced costs; a row at
+its lower bound has y ≥ 0, at its upper bound y ≤ 0). The driver runs stage 1, stage 2 (or
+min-labour), the elastic LP when floors are out of reach, and turns duals into valuations.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+from .base import Capability, Objective, PlanProblem, SolverOptions, SolverResult, Status
+from .formulation import LP, T_SLACK, elastic, stage1, stage2
+
+
+class ExactSolver(ABC):
+    """Base class of exact (vertex) LP backends."""
+
+    name = "exact"
+    capabilities = frozenset({Capability.FULFILMENT, Capability.MIN_LABOUR, Capability.EXACT})
+
+    @abstractmethod
+    def solve_lp(self, lp: LP, options: SolverOptions) -> tuple[Status, np.ndarray, np.ndarray]:
+        """Solve ``lp``; return ``(status, x, y)`` (x, y empty arrays unless optimal)."""
+
+    def version(self) -> str:
+        return ""
+
+    # ------------------------------------------------------------------ driver
+
+    def solve(self, problem: PlanProblem, options: SolverOptions) -> SolverResult:
+        start = time.perf_counter()
+        if problem.objective == Objective.MIN_LABOUR:
+            res = self._min_labour(problem, options)
+        else:
+            res = self._fulfilment(problem, options)
+        res.solver = self.name
+        res.solver_version = self.version()
+        res.seconds = time.perf_counter() - start
+        return res
+
+    def _fulfilment(self, pb: PlanProblem, options: SolverOptions) -> SolverResult:
+        n, m, k = pb.n, pb.m, pb.k
+        d = pb.y - pb.ymin
+        capped = np.isfinite(pb.cap)
+        if not (d > 0).any():
+            # nothing above the floors: t is 1 by convention; the plan meets the floors
+            t = 1.0
+            p = np.zeros(n)
+            u = np.zeros(k)
+            v = np.zeros(m)
+        else:
+            lp, S = stage1(pb)
+            status, x, y = self.solve_lp(lp, options)
+            if status == Status.INFEASIBLE:
+                return self._infeasible(pb, pb.ymin, options)
+            if status != Status.OPTIMAL:
+                return SolverResult(status=status, message=f"stage 1 ended: {status.value}")
+            t = float(x[m])
+            rc = lp.c - lp.A.T @ y
+            p = np.maximum(y[:n], 0.0)
+            u = np.maximum(-y[n:], 0.0)
+            v = np.where(capped, np.maximum(-rc[:m], 0.0), 0.0)
+            pd_ = float(p @ d)
+            if pd_ > 0:
+                p, u, v = p / pd_, u / pd_, v / pd_
+        lp2 = stage2(pb, t * (1 - T_SLACK) if t > 0 else 0.0)
+        status, z, y2 = self.solve_lp(lp2, options)
+        if status == Status.INFEASIBLE:
+            return self._infeasible(pb, pb.ymin, options)
+        if status != Status.OPTIMAL:
+            return SolverResult(status=status, t=t, message=f"stage 2 ended: {status.value}")
+        rc2 = lp2.c - lp2.A.T @ y2
+        return SolverResult(
+            status=Status.OPTIMAL, t=t, z=np.maximum(z, 0.0), p=p, u=u, v=v,
+            price=np.maximum(y2[:n], 0.0), resource_price=np.maximum(-y2[n:], 0.0),
+            capacity_price=np.where(capped, np.maximum(-rc2, 0.0), 0.0),
+        )
+
+    def _min_labour(self, pb: PlanProblem, options: SolverOptions) -> SolverResult:
+        n, m = pb.n, pb.m
+        capped = np.isfinite(pb.cap)
+        lp = stage2(pb, 1.0, exact_targets=True)
+        status, z, y = self.solve_lp(lp, options)
+        if status == Status.INFEASIBLE:
+            return self._infeasible(pb, pb.y, options)
+        if status != Status.OPTIMAL:
+            return SolverResult(status=status, message=f"min-labour ended: {status.value}")
+        rc = lp.c - lp.A.T @ y
+        return SolverResult(
+            status=Status.OPTIMAL, t=1.0, z=np.maximum(z, 0.0),
+            price=np.maximum(y[:n], 0.0), resource_price=np.maximum(-y[n:], 0.0),
+            capacity_price=np.where(capped, np.maximum(-rc[:m], 0.0), 0.0),
+        )
+
+    def _infeasible(self, pb: PlanProblem, floors: np.ndarray,
+                    options: SolverOptions) -> SolverResult:
+        lp = elastic(pb, floors)
+        status, x, _ = self.solve_lp(lp, options)
+        blocking: list[dict] = []
+        if status == Status.OPTIMAL:
+            m, k = pb.m, pb.k
+            sigma = x[m:m + k]
+            capped = np.flatnonzero(np.isfinite(pb.cap))
+            s = x[m + k:]
+            for i in np.flatnonzero(sigma > 1e-9 * np.maximum(pb.b, 1.0)):
+                blocking.append({"kind": "resource", "index": int(i), "lacking": float(sigma[i])})
+            for q in np.flatnonzero(s > 1e-9 * np.maximum(pb.cap[capped], 1.0)):
+                blocking.append({"kind": "capacity", "index": int(capped[q]),
+                                 "lacking": float(s[q])})
+            msg = "floors cannot be met with the resources and capacities available"
+        else:
+            msg = ("floors cannot be met even with unlimited resources and capacities "
+                   "(some floor needs a product the economy cannot make)")
+        return SolverResult(status=Status.INFEASIBLE, blocking=blocking, message=msg)

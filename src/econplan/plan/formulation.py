@@ -1,0 +1,105 @@
+"""The LPs of DESIGN.md as matrices, shared by the exact backends.
+
+Stage 1 (fulfilment): variables ``(z, t)``; maximise ``t`` subject to
+``M z − d t ≥ ymin`` (balance, n rows), ``R z ≤ b`` (k rows), ``0 ≤ z ≤ cap``, ``t ≥ 0``,
+where ``d = y − ymin``. The objective is scaled by ``S = Σ d`` so that its duals are O(1)
+rather than O(1/S) (below solver tolerances on large economies); duals are divided back.
+
+Stage 2 (resource-minimising): minimise ``c·z`` subject to ``M z ≥ ymin + t_lo d``,
+``R z ≤ b``, ``0 ≤ z ≤ cap`` with ``t_lo = t*(1 − 1e-9)``.
+
+min-labour: minimise ``c·z`` subject to ``M z ≥ y``, ``R z ≤ b``, ``0 ≤ z ≤ cap``.
+
+Elastic (infeasible floors): minimise ``Σ σ_k / max(b_k, 1) + Σ s_j / max(cap_j, 1)`` subject
+to ``M z ≥ ymin``, ``R z − σ ≤ b``, ``z − s ≤ cap``: which relaxations, and how much, reach the
+floors at least relative cost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from .base import PlanProblem
+
+#: Stage 2 keeps t ≥ t*(1 − T_SLACK) (DESIGN.md).
+T_SLACK = 1e-9
+
+
+@dataclass
+class LP:
+    """min c·x s.t. row_lo ≤ A x ≤ row_hi, col_lo ≤ x ≤ col_hi (A CSC)."""
+
+    c: np.ndarray
+    A: sp.csc_array
+    row_lo: np.ndarray
+    row_hi: np.ndarray
+    col_lo: np.ndarray
+    col_hi: np.ndarray
+
+
+def stage1(pb: PlanProblem) -> tuple[LP, float]:
+    """Stage-1 LP (columns z then t) and the objective scale S."""
+    d = pb.y - pb.ymin
+    S = float(d.sum())
+    n, m, k = pb.n, pb.m, pb.k
+    top = sp.hstack([pb.M, sp.csc_array(-d.reshape(-1, 1))], format="csc")
+    bottom = sp.hstack([pb.R, sp.csc_array((k, 1))], format="csc")
+    A = sp.vstack([top, bottom], format="csc")
+    c = np.zeros(m + 1)
+    c[m] = -S
+    return LP(
+        c=c, A=A,
+        row_lo=np.concatenate([pb.ymin, np.full(k, -np.inf)]),
+        row_hi=np.concatenate([np.full(n, np.inf), pb.b]),
+        col_lo=np.zeros(m + 1),
+        col_hi=np.concatenate([pb.cap, [np.inf]]),
+    ), S
+
+
+def stage2(pb: PlanProblem, t_lo: float, exact_targets: bool = False) -> LP:
+    """Resource-minimising LP at fulfilment ≥ ``t_lo`` (or meeting targets exactly)."""
+    d = pb.y - pb.ymin
+    lo = pb.y.copy() if exact_targets else pb.ymin + t_lo * d
+    A = sp.vstack([pb.M, pb.R], format="csc")
+    return LP(
+        c=pb.c.copy(), A=A,
+        row_lo=np.concatenate([lo, np.full(pb.k, -np.inf)]),
+        row_hi=np.concatenate([np.full(pb.n, np.inf), pb.b]),
+        col_lo=np.zeros(pb.m), col_hi=pb.cap.copy(),
+    )
+
+
+def elastic(pb: PlanProblem, floors: np.ndarray) -> LP:
+    """Elastic LP: columns z (m), σ (k), s (capacitated techniques only)."""
+    n, m, k = pb.n, pb.m, pb.k
+    capped = np.flatnonzero(np.isfinite(pb.cap))
+    q = len(capped)
+    S_cap = sp.csc_array((-np.ones(q), (capped, np.arange(q))), shape=(m, q))
+    top = sp.hstack([pb.M, sp.csc_array((n, k)), sp.csc_array((n, q))], format="csc")
+    mid = sp.hstack([pb.R, -sp.eye_array(k, format="csc"), sp.csc_array((k, q))], format="csc")
+    cap_rows = sp.hstack([sp.eye_array(m, format="csc")[capped, :], sp.csc_array((q, k)),
+                          S_cap[capped, :]], format="csc")
+    A = sp.vstack([top, mid, cap_rows], format="csc")
+    c = np.concatenate([np.zeros(m), 1 / np.maximum(pb.b, 1.0),
+                        1 / np.maximum(pb.cap[capped], 1.0)])
+    return LP(
+        c=c, A=A,
+        row_lo=np.concatenate([floors, np.full(k + q, -np.inf)]),
+        row_hi=np.concatenate([np.full(n, np.inf), pb.b, pb.cap[capped]]),
+        col_lo=np.zeros(m + k + q),
+        col_hi=np.full(m + k + q, np.inf),
+    )
+
+
+def achieved_t(pb: PlanProblem, z: np.ndarray) -> float:
+    """Fulfilment ratio a plan z reaches: min over products with y > ymin of
+    ``((Mz)_i − ymin_i) / d_i`` (1.0 when no product has y > ymin)."""
+    d = pb.y - pb.ymin
+    net = pb.M @ z
+    mask = d > 0
+    if not mask.any():
+        return 1.0
+    return float(np.min((net[mask] - pb.ymin[mask]) / d[mask]))

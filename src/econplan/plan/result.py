@@ -1,0 +1,231 @@
+"""A computed plan: activity levels, valuations, certificate; written as DESIGN.md's
+plan-output contract (summary.json, activities.csv, products.csv, resources.csv, report.html).
+
+Valuations (DESIGN.md, "Valuations"): a product's ``valuation`` is the dual of its balance row
+in the resource-minimising stage (labour hours per unit); ``fulfilment_dual`` (p), a resource's
+``valuation`` (u) and a capacity's ``valuation`` (v) are the fulfilment stage's duals, in units
+of t per unit. For ``min-labour`` plans all valuations are the min-cost LP's duals, in labour
+hours per unit, and ``fulfilment_dual`` is empty.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from .base import SolverResult, Status
+from .certificate import Certificate, fulfilment_certificate, min_cost_certificate
+
+if TYPE_CHECKING:
+    from ..model import Economy
+
+#: A constraint counts as a bottleneck when its share of the dual bound exceeds this.
+BINDING_SHARE = 1e-9
+
+
+class Plan:
+    """The optimal plan of one Economy (read-only once built)."""
+
+    def __init__(self, economy: Economy, result: SolverResult, objective: str,
+                 seconds: float) -> None:
+        self.economy = economy
+        self.result = result
+        self.objective = objective
+        self.seconds = seconds
+        self.status: str = result.status.value
+        self.certificate: Certificate | None = None
+        self.activities = pd.DataFrame()
+        self.products = pd.DataFrame()
+        self.resources = pd.DataFrame()
+        if result.status == Status.OPTIMAL:
+            self._tables()
+        self.summary: dict[str, Any] = self._summary()
+
+    @property
+    def fulfilment(self) -> float:
+        """t* of the plan (NaN when not optimal)."""
+        return float(self.summary.get("fulfilment", float("nan")))
+
+    @property
+    def ok(self) -> bool:
+        return self.status == Status.OPTIMAL.value
+
+    # ------------------------------------------------------------------ tables
+
+    def _tables(self) -> None:
+        e, r = self.economy, self.result
+        z = np.asarray(r.z, float)
+        A, B, R = e.A, e.B, e.R
+        gross = B @ z
+        inter = A @ z
+        net = gross - inter
+        y = np.asarray(e.target)
+        fulfil = np.full(len(y), np.nan)
+        pos = y > 0
+        fulfil[pos] = net[pos] / y[pos]
+        cap = np.where(np.isfinite(e.cap), e.cap, np.nan)
+        if self.objective == "min-labour":
+            p = np.full(e.n_products, np.nan)
+            u = np.asarray(r.resource_price, float)
+            v = np.asarray(r.capacity_price, float)
+        else:
+            p, u, v = (np.asarray(a, float) for a in (r.p, r.u, r.v))
+        self.activities = pd.DataFrame({
+            "technique": e.technique_ids.astype(str),
+            "product": e.product_ids[e.tech_product].astype(str),
+            "level": z, "capacity": cap, "valuation": v,
+        })
+        self.products = pd.DataFrame({
+            "product": e.product_ids.astype(str), "gross_output": gross,
+            "intermediate_use": inter, "net_output": net, "target": y,
+            "floor": np.asarray(e.floor), "fulfilment": fulfil,
+            "valuation": np.asarray(r.price, float), "fulfilment_dual": p,
+        })
+        self.resources = pd.DataFrame({
+            "resource": e.resource_ids.astype(str), "used": R @ z,
+            "available": np.asarray(e.available), "valuation": u,
+        })
+        if self.objective == "min-labour":
+            self.certificate = min_cost_certificate(
+                e.M, e.R, np.asarray(e.available), np.asarray(e.cap), y,
+                np.asarray(e.R.T @ e.cost), z, np.asarray(r.price, float), u, v)
+        else:
+            self.certificate = fulfilment_certificate(
+                e.M, e.R, np.asarray(e.available), np.asarray(e.cap), y,
+                np.asarray(e.floor), z, p, u, v)
+
+    def _bottlenecks(self) -> list[dict[str, Any]]:
+        e = self.economy
+        out: list[dict[str, Any]] = []
+        if self.certificate is None:
+            return out
+        res, act = self.resources, self.activities
+        scale = max(abs(self.certificate.bound), 1e-300)
+        per = "fulfilment" if self.objective != "min-labour" else e.labour
+        for row in res.itertuples(index=False):
+            share = row.valuation * row.available
+            if row.valuation > 0 and share > BINDING_SHARE * scale:
+                out.append({
+                    "kind": "resource", "id": row.resource, "valuation": float(row.valuation),
+                    "used": float(row.used), "available": float(row.available),
+                    "gain_per_percent": float(share / 100), "per": per,
+                })
+        capped = act[act["capacity"].notna() & (act["valuation"] > 0)]
+        for row in capped.itertuples(index=False):
+            share = row.valuation * row.capacity
+            if share > BINDING_SHARE * scale:
+                out.append({
+                    "kind": "capacity", "id": row.technique, "product": row.product,
+                    "valuation": float(row.valuation), "used": float(row.level),
+                    "available": float(row.capacity),
+                    "gain_per_percent": float(share / 100), "per": per,
+                })
+        out.sort(key=lambda b: (-b["gain_per_percent"], b["kind"], b["id"]))
+        return out
+
+    def _summary(self) -> dict[str, Any]:
+        from .. import __version__
+
+        e, r = self.economy, self.result
+        s: dict[str, Any] = {
+            "status": self.status,
+            "objective": self.objective,
+            "fulfilment": None,
+            "solver": r.solver,
+            "solver_version": r.solver_version,
+            "seconds": round(self.seconds, 6),
+            "products": e.n_products,
+            "techniques": e.n_techniques,
+            "resources": e.n_resources,
+            "primal_residual": None,
+            "dual_residual": None,
+            "duality_gap": None,
+            "inputs_sha256": e.sha256,
+            "economy": e.name,
+            "period": e.period,
+            "labour": e.labour,
+            "econplan_version": __version__,
+        }
+        if e.source:
+            s["bundle"] = e.source
+        if self.certificate is not None:
+            c = self.certificate
+            if self.objective == "min-labour":
+                s["fulfilment"] = float(np.min(
+                    self.products["net_output"][e.target > 0] / e.target[e.target > 0])
+                ) if (e.target > 0).any() else 1.0
+                s["labour_cost"] = c.achieved
+            else:
+                s["fulfilment"] = float(r.t)
+                s["fulfilment_achieved"] = c.achieved
+            s["primal_residual"] = c.primal_residual
+            s["dual_residual"] = c.dual_residual
+            s["duality_gap"] = c.duality_gap
+            s["bound"] = c.bound
+            s["labour_used"] = float(self.resources["used"].iloc[0])
+            s["labour_available"] = float(self.resources["available"].iloc[0])
+            s["bottlenecks"] = self._bottlenecks()
+        if self.status == Status.INFEASIBLE.value:
+            s["blocking"] = [self._blocking_entry(b) for b in (r.blocking or [])]
+        if r.message:
+            s["message"] = r.message
+        return s
+
+    def _blocking_entry(self, b: dict) -> dict[str, Any]:
+        e = self.economy
+        if b["kind"] == "resource":
+            i = b["index"]
+            return {"kind": "resource", "id": str(e.resource_ids[i]),
+                    "available": float(e.available[i]), "lacking": b["lacking"]}
+        j = b["index"]
+        return {"kind": "capacity", "id": str(e.technique_ids[j]),
+                "product": str(e.product_ids[e.tech_product[j]]),
+                "available": float(e.cap[j]), "lacking": b["lacking"]}
+
+    # ------------------------------------------------------------------ output
+
+    def write(self, out: str | Path, report: bool = True) -> Path:
+        """Write the plan-output contract to folder ``out`` (atomically: a temporary folder
+        renamed into place). Infeasible plans write ``summary.json`` only."""
+        from ..bundle import atomic_dir, write_csv
+
+        out = Path(out)
+        with atomic_dir(out) as tmp:
+            (tmp / "summary.json").write_text(
+                json.dumps(_jsonable(self.summary), indent=2) + "\n", encoding="utf-8")
+            if self.ok:
+                write_csv(self.activities, tmp / "activities.csv")
+                write_csv(self.products, tmp / "products.csv")
+                write_csv(self.resources, tmp / "resources.csv")
+                if report:
+                    (tmp / "report.html").write_text(self.report_html(), encoding="utf-8")
+        return out
+
+    def report_html(self) -> str:
+        """The self-contained HTML report of this plan."""
+        from ..report import render_report
+
+        e = self.economy
+        names = dict(zip(e.products["id"], e.products["name"], strict=True))
+        return render_report(self.summary, self.activities, self.products, self.resources,
+                             product_names=names)
+
+    def __repr__(self) -> str:
+        return (f"Plan(status={self.status!r}, objective={self.objective!r}, "
+                f"fulfilment={self.summary.get('fulfilment')})")
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float) and not np.isfinite(x):
+        return None
+    return x

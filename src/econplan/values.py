@@ -1,0 +1,234 @@
+"""Labour values and other embodied resources (DESIGN.md, "Labour values").
+
+With one technique per product, ``λ = r (B − A)⁻¹`` for every resource row r. With
+alternatives, the technique of each product is the cheapest in labour (non-substitution
+theorem), ties broken by technique id: the fixed point of
+``λ_i = min_{j: p(j)=i} (r_labour,j + Σ_h λ_h a_hj) / o_j``, found by policy iteration
+(solve for λ under a choice, improve the choice, repeat until it no longer changes).
+
+The economy must be productive: the chosen input matrix ``Â = A_c diag(1/o_c)`` must have
+spectral radius < 1. That holds exactly when ``(I − Â) x = 1`` has a solution ``x ≥ 1``
+(Perron–Frobenius), which is how it is checked; when it fails, the strongly connected groups
+of products whose own block fails are named.
+
+Units: a value is in the resource's unit per unit of the product (hours per tonne, ...).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import scipy.sparse.csgraph as csgraph
+import scipy.sparse.linalg as spla
+
+from .errors import BundleError
+
+if TYPE_CHECKING:
+    from .model import Economy
+
+#: Above this many products the square solves switch from sparse LU to iteration.
+DIRECT_LIMIT = 20_000
+#: Relative tolerance under which two technique costs count as a tie (lower id wins).
+TIE_RTOL = 1e-12
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The technique chosen per product: ``technique[i]`` is a technique index or -1 when
+    product i cannot be produced (no usable technique)."""
+
+    technique: np.ndarray
+    producible: np.ndarray  # (n,) bool
+
+    @property
+    def products(self) -> np.ndarray:
+        return np.flatnonzero(self.producible)
+
+    @property
+    def columns(self) -> np.ndarray:
+        return self.technique[self.producible]
+
+
+def usable(economy: Economy) -> tuple[np.ndarray, np.ndarray]:
+    """Techniques all of whose inputs can be produced, and the products they can make.
+
+    A technique that needs a product nothing makes can never run; a product whose only
+    techniques are such cannot be made either, and so on. Returns ``(usable_j, producible_i)``.
+    """
+    n, m = economy.n_products, economy.n_techniques
+    A = economy.A
+    producible = np.zeros(n, dtype=bool)
+    producible[economy.tech_product] = True
+    ok = np.ones(m, dtype=bool)
+    pattern = A.copy()
+    pattern.data = np.ones_like(pattern.data)
+    while True:
+        missing = pattern.T @ (~producible).astype(float)
+        ok_new = missing == 0
+        prod_new = np.zeros(n, dtype=bool)
+        prod_new[economy.tech_product[ok_new]] = True
+        if (ok_new == ok).all() and (prod_new == producible).all():
+            return ok, producible
+        ok, producible = ok_new, prod_new
+
+
+def _square(economy: Economy, choice: Choice) -> sp.csc_array:
+    """``M_c`` = chosen columns of ``B − A``, restricted to producible products (square)."""
+    rows = choice.products
+    Mc = economy.M[:, choice.columns]
+    return Mc[rows, :].tocsc()
+
+
+def solve_left(Mc: sp.csc_array, rhs: np.ndarray, tol: float = 1e-13) -> np.ndarray:
+    """Solve ``x Mc = rhs`` for each row of ``rhs`` (k × n); returns k × n.
+
+    Sparse LU up to :data:`DIRECT_LIMIT` products, the fast kernel above it.
+    """
+    rhs = np.atleast_2d(rhs)
+    n = Mc.shape[0]
+    if n == 0:
+        return np.zeros_like(rhs)
+    if n <= DIRECT_LIMIT:
+        lu = spla.splu(sp.csc_matrix(Mc.T), permc_spec="COLAMD")
+        return np.vstack([lu.solve(r) for r in rhs])
+    return _iterative_left(Mc, rhs, tol)
+
+
+def _iterative_left(Mc: sp.csc_array, rhs: np.ndarray, tol: float) -> np.ndarray:
+    try:
+        from .kernels import solve_left as fast
+    except ImportError:
+        fast = None
+    if fast is not None:
+        return fast(Mc, rhs, tol=tol)
+    # Fallback: GMRES on Mc^T with Jacobi scaling, to a checked residual.
+    MT = sp.csr_matrix(Mc.T)
+    d = MT.diagonal()
+    out = []
+    for r in rhs:
+        x, info = spla.gmres(MT, r, rtol=tol, atol=0, restart=50, maxiter=2000,
+                             M=sp.diags(1 / d))
+        res = np.linalg.norm(MT @ x - r) / max(np.linalg.norm(r), 1e-300)
+        if info != 0 or res > 1e-9:
+            raise RuntimeError(f"value solve did not converge (residual {res:.2e})")
+        out.append(x)
+    return np.vstack(out)
+
+
+def choose_techniques(economy: Economy) -> tuple[Choice, np.ndarray]:
+    """Non-substitution choice by policy iteration; returns ``(choice, labour values)``."""
+    n, m = economy.n_products, economy.n_techniques
+    ok, producible = usable(economy)
+    o = np.asarray(economy.output)
+    tp = np.asarray(economy.tech_product)
+    lab = economy.R[[economy.labour_index], :].toarray().ravel()
+    cost = np.where(ok, lab / o, np.inf)
+    technique = _argmin_by_product(cost, tp, n)
+    A = economy.A
+    lam = np.zeros(n)
+    for _ in range(200):
+        choice = Choice(technique, producible)
+        Mc = _square(economy, choice)
+        lam = np.zeros(n)
+        lam[choice.products] = solve_left(Mc, lab[choice.columns][None, :])[0]
+        unit = np.where(ok, (lab + A.T @ lam) / o, np.inf)
+        new = _argmin_by_product(unit, tp, n)
+        if (new == technique).all():
+            return choice, lam
+        technique = new
+    raise RuntimeError("technique choice did not settle in 200 rounds")
+
+
+def _argmin_by_product(cost: np.ndarray, tp: np.ndarray, n: int) -> np.ndarray:
+    """For each product, the technique of least ``cost``; among techniques within
+    :data:`TIE_RTOL` of the least, the lowest index (= lowest id, techniques are sorted)."""
+    best = np.full(n, np.inf)
+    np.minimum.at(best, tp, cost)
+    finite = np.isfinite(cost)
+    tied = finite & (cost <= best[tp] * (1 + TIE_RTOL) + 1e-300)
+    choice = np.full(n, -1, dtype=np.int64)
+    idx = np.flatnonzero(tied)
+    # lowest index per product: iterate in reverse so the lowest wins
+    choice[tp[idx[::-1]]] = idx[::-1]
+    return choice
+
+
+def check_productive(economy: Economy) -> None:
+    """Raise :class:`BundleError` naming the products that cannot yield net output."""
+    choice, _ = choose_techniques_safe(economy)
+    rows = choice.products
+    if not len(rows):
+        return
+    Mc = _square(economy, choice)
+    o = np.asarray(economy.output)[choice.columns]
+    if _block_ok(Mc, o):
+        return
+    # name the strongly connected groups whose own block is not productive
+    Ahat = (sp.diags(o) - Mc).tocsc() @ sp.diags(1 / o)
+    ncomp, labels = csgraph.connected_components(Ahat != 0, directed=True, connection="strong")
+    bad: list[str] = []
+    for c in range(ncomp):
+        members = np.flatnonzero(labels == c)
+        sub = Mc[members, :][:, members]
+        if len(members) == 1 and Ahat[members[0], members[0]] == 0:
+            continue
+        if not _block_ok(sub.tocsc(), o[members]):
+            bad.extend(str(economy.product_ids[rows[i]]) for i in members)
+    shown = ", ".join(bad[:8]) + (f" and {len(bad) - 8} more" if len(bad) > 8 else "")
+    raise BundleError(
+        economy.files.get("inputs", "inputs.csv"),
+        "economy is not productive: products "
+        f"{shown or '(several)'} use up at least as much of themselves as they make "
+        "(lower their input amounts or raise their outputs)", field="amount",
+    )
+
+
+def choose_techniques_safe(economy: Economy) -> tuple[Choice, np.ndarray]:
+    """:func:`choose_techniques`, with a singular system reported as unproductive."""
+    try:
+        return choose_techniques(economy)
+    except (RuntimeError, np.linalg.LinAlgError):
+        n = economy.n_products
+        ok, producible = usable(economy)
+        o = np.asarray(economy.output)
+        lab = economy.R[[economy.labour_index], :].toarray().ravel()
+        tech = _argmin_by_product(np.where(ok, lab / o, np.inf), economy.tech_product, n)
+        return Choice(tech, producible), np.full(n, np.nan)
+
+
+def _block_ok(Mc: sp.csc_array, o: np.ndarray) -> bool:
+    """True when the block is productive: ``Mc w = 1`` has ``w ≥ 1/o`` (so ``x = o·w ≥ 1``)."""
+    try:
+        w = solve_left(sp.csc_array(Mc.T), np.ones((1, Mc.shape[0])))[0]
+    except (RuntimeError, np.linalg.LinAlgError):
+        return False
+    x = w * o
+    return bool(np.all(np.isfinite(x)) and np.all(x >= 1 - 1e-9))
+
+
+def compute_values(economy: Economy, progress: bool = False) -> pd.DataFrame:
+    """Embodied amount of every resource per unit of every product (labour first).
+
+    Products that cannot be produced get empty (NaN) values and an empty technique.
+    """
+    choice, lam = choose_techniques(economy)
+    n = economy.n_products
+    R = economy.R
+    cols = choice.columns
+    Rc = R[:, cols].toarray() if R.shape[0] * len(cols) <= 5e7 else None
+    out = np.full((economy.n_resources, n), np.nan)
+    if len(cols):
+        rhs = Rc if Rc is not None else np.vstack(
+            [R[[k], :][:, cols].toarray().ravel() for k in range(R.shape[0])])
+        out[:, choice.products] = solve_left(_square(economy, choice), rhs)
+    df = pd.DataFrame({"product": economy.product_ids.astype(str)})
+    for k, rid in enumerate(economy.resource_ids):
+        df[str(rid)] = out[k]
+    tech = np.where(choice.technique >= 0,
+                    economy.technique_ids[np.maximum(choice.technique, 0)], "")
+    df["technique"] = tech.astype(str)
+    return df
