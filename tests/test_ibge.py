@@ -9,6 +9,8 @@ its sparse tables and its own values solver.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -17,7 +19,9 @@ import pytest
 from iotbr import tru
 from iotbr.io_system import system as iotbr_system
 
+import econplan
 from econplan.errors import BundleError
+from econplan.importers import DataWarning
 from econplan.importers.ibge import LEVELS, from_ibge, ibge_tables
 
 
@@ -28,7 +32,9 @@ def _reference(year: int, level: int) -> pd.DataFrame:
         ref = iotbr_system(str(year), str(level), "t")
     P = tru.read_var(str(year), str(level), "P_matrix", "t")
     va = tru.read_var(str(year), str(level), "VA_table", "t")
-    codes = [str(c).split("\n", 1)[0].strip() for c in P.columns]
+    # ids: the code printed before the name (0191, A, 01); level 51 prints none: position
+    codes = [str(c).split("\n", 1)[0].strip() if "\n" in str(c) else f"{i + 1:02d}"
+             for i, c in enumerate(P.columns)]
     g = P.sum(axis=0).to_numpy(float)  # gross output by activity (make matrix column sums)
     A_raw = ref.mZ.to_numpy(float) / g[None, :]
     # iotbr's own inverse is of the raw A: check our dense inverse against it
@@ -51,6 +57,12 @@ def _reference(year: int, level: int) -> pd.DataFrame:
         },
         index=codes,
     )
+
+
+def _reference_ids(year: int, level: int) -> list[str]:
+    P = tru.read_var(str(year), str(level), "P_matrix", "t")
+    return [str(c).split("\n", 1)[0].strip() if "\n" in str(c) else f"{i + 1:02d}"
+            for i, c in enumerate(P.columns)]
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +115,8 @@ def test_coefficients_resources_and_needs(brazil_2021):
 
 
 def test_accounting_identity_output_equals_uses():
-    _, tables, system = ibge_tables(2021, 68)
+    with pytest.warns(DataWarning, match="negative make-matrix entries"):
+        _, tables, system = ibge_tables(2021, 68)
     g = system.g
     balance = system.A @ g + system.F.sum(axis=1) - g
     # exact but for the three negative coefficients set to 0 (from one negative make cell)
@@ -143,6 +156,26 @@ def test_every_year_and_level_loads(level):
             warnings.simplefilter("ignore")
             economy = from_ibge(year, level)
         assert economy.n_products == level
+        ids = set(economy.product_ids)
+        assert ids == set(_reference_ids(year, level)), (year, level)
         values = economy.values()
         assert (values["labour"] > 0).all(), (year, level)
         assert np.isfinite(values[["labour", "imports"]].to_numpy()).all()
+
+
+def test_cli_import_ibge(tmp_path):
+    """`econplan import ibge` writes a bundle whose values equal the independent ones."""
+    out = tmp_path / "brazil"
+    r = subprocess.run([sys.executable, "-m", "econplan.cli", "import", "ibge", "--year", "2015",
+                        "--level", "20", "--out", str(out)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    ref = _reference(2015, 20)
+    values = econplan.load(out).values().set_index("product").loc[ref.index]
+    np.testing.assert_allclose(values["labour"], ref["labour"], rtol=1e-9)
+    bad = subprocess.run([sys.executable, "-m", "econplan.cli", "import", "ibge", "--year",
+                          "2009", "--level", "68", "--out", str(tmp_path / "x")],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2
+    assert bad.stderr.strip().count("\n") == 0 and "year 2009" in bad.stderr
+    assert not (tmp_path / "x").exists()

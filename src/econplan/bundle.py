@@ -99,16 +99,47 @@ def read_table(folder: Path, spec: Table) -> pd.DataFrame:
         if spec.required:
             raise BundleError(str(folder / f"{spec.name}.csv"), "required file is missing")
         return _empty(spec)
+    offset: Lines = 2  # line number of the first data row (the header is line 1)
     if path.suffix == ".csv":
-        raw, header_line = _read_csv_strings(path, spec)
-        offset = header_line + 1  # line number of the first data row
+        raw, offset = _read_csv_strings(path, spec)
     else:
         raw = _read_parquet_strings(path, spec)
-        offset = 2
     df = _typed(raw, spec, str(path), offset)
+    if isinstance(offset, np.ndarray):
+        df.attrs["lines"] = offset  # rows are not on consecutive lines (blank lines, ...)
     if len(df) < spec.min_rows:
         raise BundleError(str(path), f"has no rows; at least {spec.min_rows} required", line=2)
     return df
+
+
+#: Where data rows are in their file: the line of the first (the others follow it), or the line
+#: of each row when blank lines or values with line breaks come between them.
+Lines = int | np.ndarray
+
+
+def _ln(offset: Lines, i: int) -> int:
+    """Line number of data row ``i`` (0-based)."""
+    return int(offset[i]) if isinstance(offset, np.ndarray) else i + int(offset)
+
+
+def _has_inner_blank_line(path: Path) -> bool:
+    """True when an empty line is followed by more content (readers skip empty lines, so
+    data rows would no longer sit at ``index + 2``)."""
+    blank = False
+    tail = b""
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 24):
+            buf = tail + chunk
+            if blank and buf.strip():
+                return True
+            for sep in (b"\n\n", b"\n\r\n"):
+                k = buf.find(sep)
+                if k >= 0:
+                    if buf[k + len(sep):].strip():
+                        return True
+                    blank = True
+            tail = buf[-2:]
+    return False
 
 
 def _empty(spec: Table) -> pd.DataFrame:
@@ -118,17 +149,27 @@ def _empty(spec: Table) -> pd.DataFrame:
     return pd.DataFrame(cols)
 
 
-def _decode(raw: bytes, file: str) -> str:
+def _decode(raw: bytes, file: str, header: list[str] | None = None) -> str:
+    """Decode UTF-8; on failure name the line and, for a CSV data row (``header`` given), the
+    field the bad byte falls in."""
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = raw.count(b"\n", 0, e.start) + 1
-        raise BundleError(file, f"invalid UTF-8 (byte 0x{raw[e.start]:02x})", line=line) from None
+        field = None
+        if header and line > 1:
+            start = raw.rfind(b"\n", 0, e.start) + 1
+            prefix = raw[start:e.start].decode("utf-8", "replace")
+            k = len(next(csv.reader([prefix]), [""])) - 1 if prefix else 0
+            field = header[k] if 0 <= k < len(header) else None
+        raise BundleError(file, f"invalid UTF-8 (byte 0x{raw[e.start]:02x})", line=line,
+                          field=field) from None
 
 
-def _read_csv_strings(path: Path, spec: Table) -> tuple[dict[str, pa.Array], int]:
+def _read_csv_strings(path: Path, spec: Table) -> tuple[dict[str, pa.Array], Lines]:
     """Parse a CSV into string columns; the fast path is pyarrow, the slow path (taken only
-    when pyarrow refuses the file) pins the exact line of the problem."""
+    when pyarrow refuses the file, or blank lines would shift line numbers) pins the exact
+    line of the problem and of every row."""
     file = str(path)
     with open(path, "rb") as fh:
         head = fh.read(1 << 16)
@@ -142,6 +183,8 @@ def _read_csv_strings(path: Path, spec: Table) -> tuple[dict[str, pa.Array], int
         header = []
     header = [h.strip() for h in header]
     _check_header(header, spec, file)
+    if _has_inner_blank_line(path):
+        return _read_csv_slow(path, spec, header)
     try:
         table = pacsv.read_csv(
             path,
@@ -154,37 +197,47 @@ def _read_csv_strings(path: Path, spec: Table) -> tuple[dict[str, pa.Array], int
             ),
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError):
-        return _read_csv_slow(path, spec, header), 1
+        return _read_csv_slow(path, spec, header)
+    for col in table.columns:
+        if pc.any(pc.match_substring(col, "\n")).as_py():
+            return _read_csv_slow(path, spec, header)  # a quoted value spans lines
     cols = {c: table.column(c).combine_chunks() for c in table.column_names if c.strip() in
             spec.column_names}
     cols = {k.strip(): v for k, v in cols.items()}
-    return cols, 1
+    return cols, 2
 
 
-def _read_csv_slow(path: Path, spec: Table, header: list[str]) -> dict[str, pa.Array]:
+def _read_csv_slow(path: Path, spec: Table,
+                   header: list[str]) -> tuple[dict[str, pa.Array], np.ndarray]:
+    """Parse with the csv module, keeping the line each row starts on."""
     file = str(path)
-    text = _decode(path.read_bytes(), file)
+    text = _decode(path.read_bytes(), file, header)
     rows: list[list[str]] = []
+    lines: list[int] = []
     reader = csv.reader(io.StringIO(text, newline=""))
+    start = 1
     try:
         next(reader)
+        start = reader.line_num + 1
         for row in reader:
+            row_start, start = start, reader.line_num + 1
             if not row:
                 continue
             if len(row) != len(header):
                 raise BundleError(
                     file,
                     f"expected {len(header)} fields as in the header, found {len(row)}",
-                    line=reader.line_num,
+                    line=row_start,
                 )
             rows.append(row)
+            lines.append(row_start)
     except csv.Error as e:
-        raise BundleError(file, f"malformed CSV: {e}", line=reader.line_num) from None
+        raise BundleError(file, f"malformed CSV: {e}", line=start) from None
     cols = {}
     for i, h in enumerate(header):
         if h in spec.column_names:
             cols[h] = pa.array([r[i] for r in rows], type=pa.string())
-    return cols
+    return cols, np.asarray(lines, dtype=np.int64)
 
 
 def _read_parquet_strings(path: Path, spec: Table) -> dict[str, pa.Array]:
@@ -201,7 +254,8 @@ def _read_parquet_strings(path: Path, spec: Table) -> dict[str, pa.Array]:
             continue
         arr = table.column(c).combine_chunks()
         col = spec.column(c.strip())
-        if col.kind == "number" and (pa.types.is_floating(arr.type) or pa.types.is_integer(arr.type)):
+        if col.kind == "number" and (pa.types.is_floating(arr.type)
+                                     or pa.types.is_integer(arr.type)):
             out[c.strip()] = arr.cast(pa.float64())  # already numeric: keep nulls
         else:
             out[c.strip()] = pc.fill_null(arr.cast(pa.string()), "")
@@ -222,7 +276,7 @@ def _check_header(header: list[str], spec: Table, file: str) -> None:
             )
 
 
-def _typed(raw: dict[str, pa.Array], spec: Table, file: str, offset: int) -> pd.DataFrame:
+def _typed(raw: dict[str, pa.Array], spec: Table, file: str, offset: Lines) -> pd.DataFrame:
     """Turn string (or numeric) arrays into typed pandas columns, checking each value."""
     n = len(next(iter(raw.values()))) if raw else 0
     out: dict[str, object] = {}
@@ -240,14 +294,14 @@ def _typed(raw: dict[str, pa.Array], spec: Table, file: str, offset: int) -> pd.
                 empty = pc.equal(s, "").to_numpy(zero_copy_only=False)
                 if empty.any():
                     i = int(np.argmax(empty))
-                    raise BundleError(file, "empty; an id is required", line=i + offset,
+                    raise BundleError(file, "empty; an id is required", line=_ln(offset, i),
                                       field=col.name)
                 if col.kind == "id":
                     bad = pc.match_substring(s, ",").to_numpy(zero_copy_only=False)
                     if bad.any():
                         i = int(np.argmax(bad))
                         raise BundleError(file, f"id {values[i]!r} contains a comma",
-                                          line=i + offset, field=col.name)
+                                          line=_ln(offset, i), field=col.name)
             out[col.name] = values
     df = pd.DataFrame(out)
     if spec.key and n:
@@ -259,13 +313,15 @@ def _typed(raw: dict[str, pa.Array], spec: Table, file: str, offset: int) -> pd.
                                   .to_numpy()))
             what = "id" if spec.key == ("id",) else "entry"
             raise BundleError(
-                file, f"duplicate {what} {key!r} (first at line {first + offset})",
-                line=i + offset, field=spec.key[0] if len(spec.key) == 1 else "/".join(spec.key),
+                file, f"duplicate {what} {key!r} (first at line {_ln(offset, first)})",
+                line=_ln(offset, i),
+                field=spec.key[0] if len(spec.key) == 1 else "/".join(spec.key),
             )
     return df
 
 
-def _numbers(arr: pa.Array | None, col: Column, n: int, file: str, offset: int) -> np.ndarray:
+def _numbers(arr: pa.Array | None, col: Column, n: int, file: str,
+             offset: Lines) -> np.ndarray:
     if arr is None:
         if col.default is None and not col.empty_is_none:
             raise BundleError(file, "required column is missing", line=1, field=col.name)
@@ -289,19 +345,19 @@ def _numbers(arr: pa.Array | None, col: Column, n: int, file: str, offset: int) 
             bad = np.isnan(conv) & ~np.array(
                 [str(x).strip().lower() in ("nan", "+nan", "-nan") for x in strs])
             i = int(np.argmax(bad))
-            raise BundleError(file, f"not a number: {strs[i]!r}", line=i + offset,
+            raise BundleError(file, f"not a number: {strs[i]!r}", line=_ln(offset, i),
                               field=col.name) from None
         vals = vals.copy()
         nan_given = np.isnan(vals) & ~empty
         vals[empty] = np.nan
     if nan_given.any():
         i = int(np.argmax(nan_given))
-        raise BundleError(file, "NaN is not a number", line=i + offset, field=col.name)
+        raise BundleError(file, "NaN is not a number", line=_ln(offset, i), field=col.name)
     inf = np.isinf(vals)
     if inf.any():
         i = int(np.argmax(inf))
         hint = " (leave it empty for no capacity)" if col.empty_is_none else ""
-        raise BundleError(file, f"infinite number{hint}", line=i + offset, field=col.name)
+        raise BundleError(file, f"infinite number{hint}", line=_ln(offset, i), field=col.name)
     if empty.any():
         if col.empty_is_none:
             pass  # NaN marks "no limit"
@@ -309,7 +365,7 @@ def _numbers(arr: pa.Array | None, col: Column, n: int, file: str, offset: int) 
             vals[empty] = float(col.default)
         else:
             i = int(np.argmax(empty))
-            raise BundleError(file, "empty; a number is required", line=i + offset,
+            raise BundleError(file, "empty; a number is required", line=_ln(offset, i),
                               field=col.name)
     if col.minimum is not None:
         with np.errstate(invalid="ignore"):
@@ -320,7 +376,7 @@ def _numbers(arr: pa.Array | None, col: Column, n: int, file: str, offset: int) 
             rel = "> " if col.strict else "≥ "
             word = "negative" if vals[i] < 0 else "zero"
             raise BundleError(file, f"{word} value {vals[i]:g}; must be {rel}{col.minimum:g}",
-                              line=i + offset, field=col.name)
+                              line=_ln(offset, i), field=col.name)
     return vals
 
 

@@ -103,12 +103,14 @@ class Economy:
                 if spec.required:
                     raise BundleError(files[name], "required file is missing")
                 df = _empty(spec)
+            lines = df.attrs.get("lines")  # set by the reader when rows skip lines
             df = df.reset_index(drop=True)
+            offset = lines if lines is not None and len(lines) == len(df) else 2
             out = {}
             for col in spec.columns:
                 if col.kind == "number":
                     out[col.name] = _numbers(_as_arrow(df, col.name), col, len(df),
-                                             files[name], 2)
+                                             files[name], offset)
                 else:
                     if col.name not in df.columns:
                         if col.required:
@@ -118,6 +120,8 @@ class Economy:
                     else:
                         out[col.name] = df[col.name].astype(str).str.strip().to_numpy(object)
             t[name] = pd.DataFrame(out, columns=spec.column_names)
+            if not isinstance(offset, int):
+                t[name].attrs["lines"] = offset
             if len(t[name]) < spec.min_rows:
                 raise BundleError(files[name], "has no rows; at least 1 required", line=2)
         _check_keys(t, files)
@@ -326,6 +330,12 @@ def _as_arrow(df: pd.DataFrame, name: str):
     return pa.array(strs, type=pa.string())
 
 
+def _line(df: pd.DataFrame, i: int) -> int:
+    """File line number of row ``i`` of a table as read (header = line 1)."""
+    lines = df.attrs.get("lines")
+    return int(lines[i]) if lines is not None else i + 2
+
+
 def _check_keys(t: Tables, files: Mapping[str, str]) -> None:
     for name in TABLE_ORDER:
         spec = TABLES[name]
@@ -337,14 +347,14 @@ def _check_keys(t: Tables, files: Mapping[str, str]) -> None:
                 empty = (df[col.name].to_numpy(object) == "") if col.kind != "number" else None
                 if empty is not None and empty.any():
                     i = int(np.argmax(empty))
-                    raise BundleError(files[name], "empty; an id is required", line=i + 2,
+                    raise BundleError(files[name], "empty; an id is required", line=_line(df, i),
                                       field=col.name)
         dup = df.duplicated(list(spec.key), keep="first").to_numpy()
         if dup.any():
             i = int(np.argmax(dup))
             key = ", ".join(str(df.iloc[i][k]) for k in spec.key)
             what = "id" if spec.key == ("id",) else "entry"
-            raise BundleError(files[name], f"duplicate {what} {key!r}", line=i + 2,
+            raise BundleError(files[name], f"duplicate {what} {key!r}", line=_line(df, i),
                               field=spec.key[0] if len(spec.key) == 1 else "/".join(spec.key))
 
 
@@ -363,7 +373,8 @@ def _check_references(t: Tables, files: Mapping[str, str], meta: dict) -> None:
                 i = int(np.argmax(missing))
                 kind = target[:-1]
                 raise BundleError(files[name], f"unknown {kind} {vals[i]!r} (not in "
-                                  f"{Path(files[target]).name})", line=i + 2, field=col.name)
+                                  f"{Path(files[target]).name})", line=_line(t[name], i),
+                                  field=col.name)
     needs = t["needs"]
     bad = needs["floor"].to_numpy(float) > needs["target"].to_numpy(float)
     if bad.any():
@@ -371,14 +382,18 @@ def _check_references(t: Tables, files: Mapping[str, str], meta: dict) -> None:
         raise BundleError(
             files["needs"],
             f"floor {needs['floor'].iloc[i]:g} is above target {needs['target'].iloc[i]:g} "
-            f"for product {needs['product'].iloc[i]!r}", line=i + 2, field="floor")
+            f"for product {needs['product'].iloc[i]!r}", line=_line(needs, i), field="floor")
     labour = meta.get("labour")
     if labour is not None and labour not in set(ids["resources"]):
         raise BundleError(files["economy"], f"unknown resource {labour!r} (not in "
                           "resources.csv)", field="labour")
-    for rid in meta.get("costs") or {}:
+    for rid, weight in (meta.get("costs") or {}).items():
         if rid not in set(ids["resources"]):
             raise BundleError(files["economy"], f"unknown resource {rid!r}", field="costs")
+        if (isinstance(weight, bool) or not isinstance(weight, int | float)
+                or not np.isfinite(weight) or weight < 0):
+            raise BundleError(files["economy"], f"weight {weight!r} of resource {rid!r} must "
+                              "be a finite number ≥ 0", field="costs")
 
 
 def _canonical_order(t: Tables, meta: dict) -> Tables:
@@ -394,13 +409,16 @@ def _canonical_order(t: Tables, meta: dict) -> Tables:
             labour = meta.get("labour") or (df["id"].iloc[0] if len(df) else None)
             order = np.argsort(df["id"].to_numpy(object) != labour, kind="stable")
             out[name] = df.iloc[order].reset_index(drop=True)
+            out[name].attrs.pop("lines", None)  # file lines no longer match the rows
             continue
         keys = list(TABLES[name].key)
         sorted_df = df.sort_values(keys, kind="stable")
         lines = None
         if name == "needs":
-            lines = dict(zip(sorted_df["product"], sorted_df.index.to_numpy() + 2, strict=True))
+            lines = {p: _line(df, int(i)) for p, i in
+                     zip(sorted_df["product"], sorted_df.index.to_numpy(), strict=True)}
         sorted_df = sorted_df.reset_index(drop=True)
+        sorted_df.attrs.pop("lines", None)  # file lines no longer match the sorted rows
         if lines is not None:
             sorted_df.attrs["lines"] = lines
         out[name] = sorted_df

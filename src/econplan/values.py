@@ -25,13 +25,15 @@ import scipy.sparse as sp
 import scipy.sparse.csgraph as csgraph
 import scipy.sparse.linalg as spla
 
-from .errors import BundleError
+from .errors import BundleError, EconplanError
 
 if TYPE_CHECKING:
     from .model import Economy
 
-#: Above this many products the square solves switch from sparse LU to iteration.
-DIRECT_LIMIT = 20_000
+#: Up to this many products the square solves are dense LAPACK (exact, and faster than sparse
+#: LU, whose fill-in on input–output matrices is near total); above it the matrix-free
+#: Anderson-accelerated kernel of :mod:`econplan.kernels`, to a checked residual.
+DIRECT_LIMIT = 1_000
 #: Relative tolerance under which two technique costs count as a tie (lower id wins).
 TIE_RTOL = 1e-12
 
@@ -53,12 +55,49 @@ class Choice:
         return self.technique[self.producible]
 
 
-def usable(economy: Economy) -> tuple[np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class Structure:
+    """The arrays the value computation needs: ``M = B − A`` (n × m, CSC), ``A`` (n × m),
+    output o (m,), the product each technique makes (m,), the resource rows R (k × m) and
+    which row is labour. Built from an Economy or a PlanProblem alike."""
+
+    M: sp.csc_array
+    A: sp.csc_array
+    output: np.ndarray
+    tech_product: np.ndarray
+    R: sp.csr_array
+    labour_index: int = 0
+
+    @property
+    def n_products(self) -> int:
+        return self.M.shape[0]
+
+    @property
+    def n_techniques(self) -> int:
+        return self.M.shape[1]
+
+    @classmethod
+    def of(cls, obj) -> Structure:
+        if isinstance(obj, Structure):
+            return obj
+        if hasattr(obj, "A"):
+            return cls(obj.M, obj.A, np.asarray(obj.output), np.asarray(obj.tech_product),
+                       obj.R, getattr(obj, "labour_index", 0))
+        m = obj.M.shape[1]
+        B = sp.csc_array((np.asarray(obj.output), (np.asarray(obj.tech_product), np.arange(m))),
+                         shape=obj.M.shape)
+        A = (B - obj.M).tocsc()
+        A.eliminate_zeros()
+        return cls(obj.M, A, np.asarray(obj.output), np.asarray(obj.tech_product), obj.R, 0)
+
+
+def usable(economy) -> tuple[np.ndarray, np.ndarray]:
     """Techniques all of whose inputs can be produced, and the products they can make.
 
     A technique that needs a product nothing makes can never run; a product whose only
     techniques are such cannot be made either, and so on. Returns ``(usable_j, producible_i)``.
     """
+    economy = Structure.of(economy)
     n, m = economy.n_products, economy.n_techniques
     A = economy.A
     producible = np.zeros(n, dtype=bool)
@@ -76,7 +115,7 @@ def usable(economy: Economy) -> tuple[np.ndarray, np.ndarray]:
         ok, producible = ok_new, prod_new
 
 
-def _square(economy: Economy, choice: Choice) -> sp.csc_array:
+def _square(economy, choice: Choice) -> sp.csc_array:
     """``M_c`` = chosen columns of ``B − A``, restricted to producible products (square)."""
     rows = choice.products
     Mc = economy.M[:, choice.columns]
@@ -93,8 +132,10 @@ def solve_left(Mc: sp.csc_array, rhs: np.ndarray, tol: float = 1e-13) -> np.ndar
     if n == 0:
         return np.zeros_like(rhs)
     if n <= DIRECT_LIMIT:
-        lu = spla.splu(sp.csc_matrix(Mc.T), permc_spec="COLAMD")
-        return np.vstack([lu.solve(r) for r in rhs])
+        x = np.linalg.solve(Mc.T.toarray(), rhs.T).T
+        if not np.all(np.isfinite(x)):
+            raise np.linalg.LinAlgError("singular system")
+        return x
     return _iterative_left(Mc, rhs, tol)
 
 
@@ -119,8 +160,16 @@ def _iterative_left(Mc: sp.csc_array, rhs: np.ndarray, tol: float) -> np.ndarray
     return np.vstack(out)
 
 
-def choose_techniques(economy: Economy) -> tuple[Choice, np.ndarray]:
+def labour_choice(problem) -> tuple[np.ndarray, np.ndarray]:
+    """For a PlanProblem: the chosen technique columns and the rows of unproducible
+    products (used to crash-start the simplex)."""
+    choice, _ = choose_techniques(Structure.of(problem))
+    return choice.columns, np.flatnonzero(~choice.producible)
+
+
+def choose_techniques(economy) -> tuple[Choice, np.ndarray]:
     """Non-substitution choice by policy iteration; returns ``(choice, labour values)``."""
+    economy = Structure.of(economy)
     n, m = economy.n_products, economy.n_techniques
     ok, producible = usable(economy)
     o = np.asarray(economy.output)
@@ -191,7 +240,8 @@ def choose_techniques_safe(economy: Economy) -> tuple[Choice, np.ndarray]:
     """:func:`choose_techniques`, with a singular system reported as unproductive."""
     try:
         return choose_techniques(economy)
-    except (RuntimeError, np.linalg.LinAlgError):
+    except (RuntimeError, np.linalg.LinAlgError, EconplanError):
+        economy = Structure.of(economy)
         n = economy.n_products
         ok, producible = usable(economy)
         o = np.asarray(economy.output)
@@ -204,7 +254,7 @@ def _block_ok(Mc: sp.csc_array, o: np.ndarray) -> bool:
     """True when the block is productive: ``Mc w = 1`` has ``w ≥ 1/o`` (so ``x = o·w ≥ 1``)."""
     try:
         w = solve_left(sp.csc_array(Mc.T), np.ones((1, Mc.shape[0])))[0]
-    except (RuntimeError, np.linalg.LinAlgError):
+    except (RuntimeError, np.linalg.LinAlgError, EconplanError):
         return False
     x = w * o
     return bool(np.all(np.isfinite(x)) and np.all(x >= 1 - 1e-9))

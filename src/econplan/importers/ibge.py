@@ -17,7 +17,8 @@ The construction is written down in ``docs/ibge.md``; in short:
    (Eurostat model D; market shares ``D = V q̂⁻¹``): ``Z = D U``, ``A = Z ĝ⁻¹`` with ``g`` the
    activities' gross output; final demand ``F = D E``. One product per activity (id = the
    activity code, e.g. ``0191``; unit = R$ 1 million at basic prices of the year), one technique
-   with output 1.
+   with output 1 (level 20: the section letter, ``A``…; level 51, which prints no codes:
+   the activity's position, ``01``…``51``).
 4. Resources per unit of output: **labour** = persons employed (``Fator trabalho
    (ocupações)``, jobs in the year) / ``g``; **imports** = imported intermediate inputs (R$
    million) / ``g``. Availability = the year's totals (all jobs; all imported intermediates).
@@ -63,7 +64,7 @@ FINAL_NAMES = {
 }
 EMPLOYMENT = "Fator trabalho (ocupações)"
 GROSS_OUTPUT = "Valor da produção"
-UNIT = "R$ million (basic prices)"
+UNIT = "R$ million"
 _SOURCE = "ibge"
 
 
@@ -83,13 +84,15 @@ def _check(year: int, level: int) -> None:
         )
 
 
-def _split_activity(label: str) -> tuple[str, str]:
-    """``"0191\\nAgricultura, …"`` → ``("0191", "Agricultura, …")``."""
+def _split_activity(label: str, position: int) -> tuple[str, str]:
+    """``"0191\\nAgricultura, …"`` → ``("0191", "Agricultura, …")``; ``"A\\nAgricultura…"``
+    → ``("A", …)``. Level 51 labels carry no code: the id is the 1-based position, two digits
+    (``"01"``)."""
     text = str(label).strip()
-    m = re.match(r"^(\d+)\s+(.*)$", text, flags=re.S)
-    if not m:
-        return re.sub(r"\s+", " ", text).replace(",", ";"), re.sub(r"\s+", " ", text)
-    return m.group(1), re.sub(r"\s+", " ", m.group(2)).strip()
+    m = re.match(r"^([0-9A-Z]{1,6})\s*\n(.*)$", text, flags=re.S)
+    if m:
+        return m.group(1), re.sub(r"\s+", " ", m.group(2)).strip()
+    return f"{position + 1:02d}", re.sub(r"\s+", " ", text)
 
 
 @dataclass(frozen=True)
@@ -135,7 +138,7 @@ def read_tables(year: int, level: int) -> IBGETables:
     P = tru.read_var(str(year), str(level), "P_matrix", "t")
     CI = tru.read_var(str(year), str(level), "CI_matrix", "t")
     VA = tru.read_var(str(year), str(level), "VA_table", "t")
-    labels = [_split_activity(c) for c in P.columns]
+    labels = [_split_activity(c, i) for i, c in enumerate(P.columns)]
     E = np.column_stack([vec(c) for c in FINAL_COLUMNS])
     tables = IBGETables(
         year=year,

@@ -11,9 +11,9 @@ from importlib.metadata import version as _pkg_version
 import highspy
 import numpy as np
 
-from .base import SolverOptions, Status
+from .base import PlanProblem, SolverOptions, SolverResult, Status
 from .exact import ExactSolver
-from .formulation import LP
+from .formulation import LP, T_SLACK, stage1
 
 _STATUS = {
     highspy.HighsModelStatus.kOptimal: Status.OPTIMAL,
@@ -65,18 +65,23 @@ class HighsSolver(ExactSolver):
     def version(self) -> str:
         return f"highspy {_pkg_version('highspy')}"
 
-    def solve_lp(self, lp: LP, options: SolverOptions) -> tuple[Status, np.ndarray, np.ndarray]:
-        h = new_highs()
+    def _configure(self, h: highspy.Highs, options: SolverOptions) -> None:
         h.setOptionValue("output_flag", bool(options.verbose))
         tol = min(options.tolerance, 1e-7)
         h.setOptionValue("primal_feasibility_tolerance", max(tol, 1e-10))
         h.setOptionValue("dual_feasibility_tolerance", max(tol, 1e-10))
         h.setOptionValue("solver", options.extra.get("highs_solver", "simplex"))
         h.setOptionValue("random_seed", 0)
+        # Unscaled simplex by default: HiGHS's tolerances then hold on the model as written,
+        # which keeps primal residuals ~1e-12 instead of ~1e-9 after unscaling (measured on
+        # generated economies; bench/RESULTS.md). ``scale=N`` restores a scaling strategy.
+        h.setOptionValue("simplex_scale_strategy", int(options.extra.get("scale", 0)))
         if options.threads:
             h.setOptionValue("threads", int(options.threads))
         if np.isfinite(options.time_limit):
             h.setOptionValue("time_limit", float(options.time_limit))
+
+    def _load(self, h: highspy.Highs, lp: LP) -> None:
         model = highspy.HighsLp()
         A = lp.A.tocsc()
         A.sort_indices()
@@ -94,10 +99,102 @@ class HighsSolver(ExactSolver):
         model.a_matrix_.num_col_ = A.shape[1]
         model.a_matrix_.num_row_ = A.shape[0]
         h.passModel(model)
-        h.run()
-        st = h.getModelStatus()
-        status = _STATUS.get(st, Status.ERROR)
+
+    def _result(self, h: highspy.Highs) -> tuple[Status, np.ndarray, np.ndarray]:
+        status = _STATUS.get(h.getModelStatus(), Status.ERROR)
         if status != Status.OPTIMAL:
             return status, np.array([]), np.array([])
         sol = h.getSolution()
         return status, np.asarray(sol.col_value, float), np.asarray(sol.row_dual, float)
+
+    def solve_lp(self, lp: LP, options: SolverOptions) -> tuple[Status, np.ndarray, np.ndarray]:
+        h = new_highs()
+        self._configure(h, options)
+        self._load(h, lp)
+        h.run()
+        return self._result(h)
+
+    def _fulfilment(self, pb: PlanProblem, options: SolverOptions) -> SolverResult:
+        """Both stages in one HiGHS instance: stage 1 from a crash basis built from the
+        non-substitution technique choice; stage 2 by fixing t at t*(1 − 1e-9) and swapping
+        the objective, so the simplex restarts from stage 1's optimal basis."""
+        n, m = pb.n, pb.m
+        d = pb.y - pb.ymin
+        if not (d > 0).any() or options.extra.get("crash") is False:
+            return super()._fulfilment(pb, options)
+        capped = np.isfinite(pb.cap)
+        lp, S = stage1(pb)
+        h = new_highs()
+        self._configure(h, options)
+        self._load(h, lp)
+        basis = _crash_from_problem(pb)
+        if basis is not None:
+            h.setBasis(basis)
+        h.run()
+        status, x, y = self._result(h)
+        if status == Status.INFEASIBLE:
+            return self._infeasible(pb, pb.ymin, options)
+        if status != Status.OPTIMAL:
+            return SolverResult(status=status, message=f"stage 1 ended: {status.value}")
+        t = float(x[m])
+        rc = lp.c - lp.A.T @ y
+        p = np.maximum(y[:n], 0.0)
+        u = np.maximum(-y[n:], 0.0)
+        v = np.where(capped, np.maximum(-rc[:m], 0.0), 0.0)
+        pd_ = float(p @ d)
+        if pd_ > 0:
+            p, u, v = p / pd_, u / pd_, v / pd_
+        t_lo = t * (1 - T_SLACK) if t > 0 else 0.0
+        h.changeColBounds(m, t_lo, t_lo)
+        c2 = np.concatenate([pb.c, [0.0]])
+        h.changeColsCost(m + 1, np.arange(m + 1, dtype=np.int32), c2)
+        h.run()
+        status, z, y2 = self._result(h)
+        if status == Status.INFEASIBLE:
+            return self._infeasible(pb, pb.ymin, options)
+        if status != Status.OPTIMAL:
+            return SolverResult(status=status, t=t, message=f"stage 2 ended: {status.value}")
+        rc2 = c2 - lp.A.T @ y2
+        return SolverResult(
+            status=Status.OPTIMAL, t=t, z=np.maximum(z[:m], 0.0), p=p, u=u, v=v,
+            price=np.maximum(y2[:n], 0.0), resource_price=np.maximum(-y2[n:], 0.0),
+            capacity_price=np.where(capped, np.maximum(-rc2[:m], 0.0), 0.0),
+            iterations=int(h.getInfo().simplex_iteration_count),
+        )
+
+
+def _crash_from_problem(pb: PlanProblem) -> highspy.HighsBasis | None:
+    """Crash basis for stage 1 (see :func:`crash_basis`), or None if the structure does not
+    give one (e.g. no labour use)."""
+    from ..values import labour_choice
+
+    try:
+        cols, unproducible = labour_choice(pb)
+    except (RuntimeError, ValueError, np.linalg.LinAlgError):
+        return None
+    return crash_basis(pb, cols, unproducible)
+
+
+def crash_basis(pb, choice_columns: np.ndarray, unproducible_rows: np.ndarray,
+                with_t: bool = True) -> highspy.HighsBasis:
+    """A starting basis from the structure of the economy (DESIGN.md's non-substitution
+    result): the labour-cheapest technique of each product basic, fulfilment t basic, the
+    labour row tight, every other resource row slack. It is optimal when only labour binds
+    and no capacity does, so the simplex only has to repair what capacities and other
+    resources change, instead of crawling from the all-slack basis."""
+    n, m, k = pb.n, pb.m, pb.k
+    basis = highspy.HighsBasis()
+    cols = [highspy.HighsBasisStatus.kLower] * (m + (1 if with_t else 0))
+    for j in choice_columns:
+        cols[int(j)] = highspy.HighsBasisStatus.kBasic
+    if with_t:
+        cols[m] = highspy.HighsBasisStatus.kBasic
+    rows = [highspy.HighsBasisStatus.kLower] * n + [highspy.HighsBasisStatus.kBasic] * k
+    for i in unproducible_rows:
+        rows[int(i)] = highspy.HighsBasisStatus.kBasic
+    if k and with_t:
+        rows[n] = highspy.HighsBasisStatus.kUpper  # labour (index 0) binds
+    basis.col_status = cols
+    basis.row_status = rows
+    basis.valid = True
+    return basis

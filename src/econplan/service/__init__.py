@@ -42,6 +42,7 @@ def run(
     host: str = "127.0.0.1",
     port: int = 8000,
     bundle: str | Path | None = None,
+    access_log: bool = True,
 ) -> None:
     """Serve with uvicorn (blocking): ``econplan serve [--db URL] [--host H] [--port P]``.
 
@@ -57,6 +58,7 @@ def run(
         host=host,
         port=port,
         log_level="info",
+        access_log=access_log,
         proxy_headers=True,
     )
 

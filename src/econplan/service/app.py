@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -77,6 +77,33 @@ def start(settings: Settings) -> AppState:
     return AppState(db=db, runner=runner, settings=settings, secret=secret)
 
 
+class SecurityHeaders:
+    """Pure ASGI middleware adding nosniff / referrer / frame headers to every response."""
+
+    HEADERS = [
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"same-origin"),
+        (b"x-frame-options", b"SAMEORIGIN"),
+    ]
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                names = {k.lower() for k, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in self.HEADERS if k not in names]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; the database is opened (and migrated) at startup."""
     from econplan.service import api, pages
@@ -91,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.econplan = await run_in_threadpool(start, settings)
         yield
         await run_in_threadpool(app.state.econplan.runner.shutdown)
+        await run_in_threadpool(app.state.econplan.db.close)
 
     app = FastAPI(
         title="econplan participation service",
@@ -138,15 +166,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
         return pages.error_page(request, exc.status_code, str(exc.detail))
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: Any) -> Any:
-        response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        if isinstance(response, HTMLResponse) or response.headers.get(
-            "content-type", ""
-        ).startswith("text/html"):
-            response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
-        return response
+    app.add_middleware(SecurityHeaders)
 
     return app

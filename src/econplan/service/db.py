@@ -1,25 +1,36 @@
 """Database engine, sessions, migrations and first-start bootstrap.
 
-SQLite (default, a file in the working directory) runs in WAL mode with a busy timeout,
-``synchronous=FULL`` (a committed write survives a crash of the process and of the machine) and
-foreign keys on; write transactions start with ``BEGIN IMMEDIATE`` so concurrent writers queue
-on the busy timeout instead of failing on a lock upgrade. PostgreSQL is used by URL
+SQLite (default, a file in the working directory) runs in WAL mode with a busy timeout and
+foreign keys on. ``synchronous`` is FULL by default: a committed (acknowledged) write survives a
+crash of the process and of the machine, at one fsync per commit. ``ECONPLAN_SQLITE_SYNCHRONOUS=
+NORMAL`` trades the power-loss guarantee for throughput (WAL + NORMAL still survives a killed
+process: SQLite's own guarantee, and what the SIGKILL test checks).
+Write transactions start with ``BEGIN IMMEDIATE`` so concurrent writers queue
+on the busy timeout instead of failing on a lock upgrade; inside one server process, writers
+also queue on a lock first (SQLite's busy handler polls with sleeps, which under many
+concurrent writers wastes most of the time the database is free). PostgreSQL is used by URL
 (``postgresql+psycopg://…``). Migrations (Alembic) run at start.
 """
 
 from __future__ import annotations
 
+import os
+import queue
 import secrets
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from econplan.service.models import Secret, User
 
+T = TypeVar("T")
 HERE = Path(__file__).resolve().parent
 DEFAULT_DB_URL = "sqlite:///econplan.db"
 
@@ -38,6 +49,9 @@ def make_engine(url: str | None) -> Engine:
     """Create the engine for ``url`` with the SQLite settings described in the module doc."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
+        sync = os.environ.get("ECONPLAN_SQLITE_SYNCHRONOUS", "FULL").upper()
+        if sync not in ("FULL", "NORMAL", "EXTRA"):
+            raise ValueError("ECONPLAN_SQLITE_SYNCHRONOUS must be FULL, NORMAL or EXTRA")
         engine = create_engine(
             url,
             connect_args={"timeout": 60, "check_same_thread": False},
@@ -51,7 +65,7 @@ def make_engine(url: str | None) -> Engine:
             dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (below)
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute(f"PRAGMA synchronous={sync}")
             cur.execute("PRAGMA busy_timeout=60000")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
@@ -72,6 +86,9 @@ class Database:
     engine: Engine
 
     def __post_init__(self) -> None:
+        self._lock = threading.Lock() if self.engine.dialect.name == "sqlite" else None
+        self._committer: _GroupCommitter | None = None
+        self._committer_lock = threading.Lock()
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(
             self.engine.execution_options(econplan_write=True), expire_on_commit=False
@@ -79,24 +96,116 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        """A session for reads (rolled back at the end)."""
+        """A session for reads; closed at the end (its objects stay readable, detached)."""
         with self._read() as s:
-            try:
-                yield s
-            finally:
-                s.rollback()
+            yield s
 
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A session for one write transaction: committed at the end, rolled back on error."""
-        with self._write() as s:
+        if self._lock is None:
+            with self._write() as s:
+                with s.begin():
+                    yield s
+            return
+        with self._lock, self._write() as s:
             with s.begin():
                 yield s
+
+    def run_write(self, fn: Callable[[Session], T]) -> T:
+        """Run ``fn`` in a write transaction and return its result once committed.
+
+        On SQLite, writes from concurrent requests are group-committed: a single writer thread
+        runs each queued ``fn`` in its own SAVEPOINT inside one transaction and commits the
+        batch with one fsync, then answers every caller. A failing ``fn`` rolls back only its
+        savepoint and gets its exception; if the commit fails, every caller of the batch gets
+        the error (nothing is acknowledged before its commit). On PostgreSQL this is a plain
+        transaction per call.
+        """
+        if self._lock is None:
+            with self.write() as s:
+                return fn(s)
+        if self._committer is None:
+            with self._committer_lock:
+                if self._committer is None:
+                    self._committer = _GroupCommitter(self)
+        return self._committer.submit(fn)
+
+    def close(self) -> None:
+        """Stop the group committer (if any) and dispose of the engine."""
+        if self._committer is not None:
+            self._committer.stop()
+            self._committer = None
+        self.engine.dispose()
 
     @property
     def dialect(self) -> str:
         """``sqlite`` or ``postgresql``."""
         return self.engine.dialect.name
+
+
+class _GroupCommitter:
+    """The writer thread of :meth:`Database.run_write` on SQLite (see there)."""
+
+    MAX_BATCH = 128
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.queue: queue.Queue[tuple[Callable[[Session], Any], Future[Any]] | None] = queue.Queue()
+        self.thread = threading.Thread(target=self._loop, name="econplan-writer", daemon=True)
+        self.thread.start()
+
+    def submit(self, fn: Callable[[Session], T]) -> T:
+        fut: Future[T] = Future()
+        self.queue.put((fn, fut))
+        return fut.result()
+
+    def stop(self) -> None:
+        self.queue.put(None)
+        self.thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return
+            batch = [item]
+            while len(batch) < self.MAX_BATCH:
+                try:
+                    nxt = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self.queue.put(None)  # stop after this batch
+                    break
+                batch.append(nxt)
+            self._run(batch)
+
+    def _run(self, batch: list[tuple[Callable[[Session], Any], Future[Any]]]) -> None:
+        outcomes: list[tuple[Future[Any], Any, BaseException | None]] = []
+        try:
+            with self.db.write() as s:
+                for fn, fut in batch:
+                    sp = s.begin_nested()
+                    try:
+                        result = fn(s)
+                        s.flush()
+                        sp.commit()
+                        outcomes.append((fut, result, None))
+                    except BaseException as e:  # noqa: BLE001 - handed to the caller
+                        if sp.is_active:
+                            sp.rollback()
+                        outcomes.append((fut, None, e))
+        except BaseException as e:  # noqa: BLE001 - the commit failed: nobody is acknowledged
+            for _fn, fut in batch:
+                if not fut.done():
+                    fut.set_exception(e)
+            return
+        for fut, result, err in outcomes:
+            if err is not None:
+                fut.set_exception(err)
+            else:
+                fut.set_result(result)
 
 
 def migrate(engine: Engine) -> None:

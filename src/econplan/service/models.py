@@ -82,7 +82,7 @@ class Period(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     label: Mapped[str] = mapped_column(String(200), default="")
-    bundle_json: Mapped[str] = mapped_column(Text)
+    bundle_json: Mapped[str] = mapped_column(Text, deferred=True)  # loaded only when needed
     bundle_sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 

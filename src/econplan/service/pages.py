@@ -29,7 +29,7 @@ from econplan.service.deps import (
     state,
 )
 from econplan.service.models import AuditEntry, Job, User
-from econplan.service.security import same
+from econplan.service.security import check_signed, same, signed_token
 
 HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -88,6 +88,19 @@ def page_user(request: Request, ctx: Ctx, *roles: str) -> User:
     return ctx.user
 
 
+def role(*roles: str) -> Any:
+    """Dependency: the logged-in caller with one of ``roles`` (any role if none given).
+
+    As a dependency it runs before the form is validated, so an anonymous caller is sent to
+    the login page and a wrong role gets 403 whatever the form holds.
+    """
+
+    def dep(request: Request, ctx: Ctx = Depends(context)) -> User:
+        return page_user(request, ctx, *roles)
+
+    return Depends(dep)
+
+
 def check_csrf(ctx: Ctx, token: str | None) -> None:
     """Refuse a form whose CSRF token is not the session's."""
     if not same(token, ctx.csrf):
@@ -118,7 +131,7 @@ def home(request: Request, ctx: Ctx = Depends(context)) -> HTMLResponse:
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, next: str = "/", ctx: Ctx = Depends(context)) -> HTMLResponse:
     """The login form."""
-    token = secrets.token_urlsafe(24)
+    token = signed_token(state(request).secret)
     resp = render(request, "login.html", ctx, login_csrf=token, next=_safe_next(next), error=None)
     resp.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", max_age=3600)
     return resp
@@ -137,7 +150,9 @@ def login(
     next: Annotated[str, Form(max_length=500)] = "/",
 ) -> Response:
     """Check the password, start a session (cookie), go on."""
-    if not same(csrf_token, request.cookies.get(LOGIN_CSRF_COOKIE)):
+    if not same(csrf_token, request.cookies.get(LOGIN_CSRF_COOKIE)) or not check_signed(
+        state(request).secret, csrf_token
+    ):
         raise store.ServiceError(403, "the login form expired (CSRF); reload the page")
     with state(request).db.write() as s:
         user = store.authenticate(s, username, password)
@@ -199,9 +214,9 @@ def password_change(
     new_password: Annotated[str, Form(max_length=1000)],
     csrf_token: Annotated[str, Form(max_length=200)],
     ctx: Ctx = Depends(context),
+    user: User = role(),
 ) -> Response:
     """Change the password."""
-    user = page_user(request, ctx)
     check_csrf(ctx, csrf_token)
     try:
         with state(request).db.write() as s:
@@ -240,9 +255,9 @@ def admin_create_user(
     display_name: Annotated[str, Form(max_length=200)] = "",
     techniques: Annotated[str, Form(max_length=20000)] = "",
     ctx: Ctx = Depends(context),
+    admin_user: User = role("admin"),
 ) -> HTMLResponse:
     """Create an account and show its one-time password once."""
-    admin_user = page_user(request, ctx, "admin")
     check_csrf(ctx, csrf_token)
     try:
         with state(request).db.write() as s:
@@ -262,9 +277,9 @@ def admin_set_active(
     active: Annotated[bool, Form()],
     csrf_token: Annotated[str, Form(max_length=200)],
     ctx: Ctx = Depends(context),
+    admin_user: User = role("admin"),
 ) -> Response:
     """Activate / deactivate an account."""
-    admin_user = page_user(request, ctx, "admin")
     check_csrf(ctx, csrf_token)
     with state(request).db.write() as s:
         store.set_active(s, admin_user, user_id, active)
@@ -278,9 +293,9 @@ def admin_create_period(
     bundle: Annotated[UploadFile, File()],
     csrf_token: Annotated[str, Form(max_length=200)],
     ctx: Ctx = Depends(context),
+    admin_user: User = role("admin"),
 ) -> Response:
     """Load an economy bundle (zip) as a new planning period."""
-    admin_user = page_user(request, ctx, "admin")
     check_csrf(ctx, csrf_token)
     try:
         files = store.read_bundle_zip(bundle.file.read(store.MAX_BUNDLE_BYTES + 1))
@@ -324,9 +339,9 @@ def needs_submit(
     csrf_token: Annotated[str, Form(max_length=200)],
     idempotency_key: Annotated[str, Form(min_length=1, max_length=200)],
     ctx: Ctx = Depends(context),
+    user: User = role("person"),
 ) -> Response:
     """Store a stated need (once per form, by its idempotency key)."""
-    user = page_user(request, ctx, "person")
     check_csrf(ctx, csrf_token)
     db = state(request).db
     with db.read() as s:
@@ -371,8 +386,7 @@ def council_page(request: Request, ctx: Ctx = Depends(context)) -> HTMLResponse:
     )
 
 
-def _council_targets(request: Request, ctx: Ctx, form: Any) -> None:
-    user = page_user(request, ctx, "council")
+def _council_targets(request: Request, ctx: Ctx, form: Any, user: User) -> None:
     check_csrf(ctx, form.get("csrf_token"))
     rule = str(form.get("rule", "sum"))
     overrides = []
@@ -397,10 +411,12 @@ def _council_targets(request: Request, ctx: Ctx, form: Any) -> None:
 
 
 @router.post("/council/targets")
-async def council_targets(request: Request, ctx: Ctx = Depends(context)) -> Response:
+async def council_targets(
+    request: Request, ctx: Ctx = Depends(context), user: User = role("council")
+) -> Response:
     """Derive targets by the chosen rule, with priority/floor overrides."""
     form = await request.form(max_fields=30000)
-    await run_in_threadpool(_council_targets, request, ctx, form)
+    await run_in_threadpool(_council_targets, request, ctx, form, user)
     return RedirectResponse("/council", status_code=303)
 
 
@@ -410,9 +426,9 @@ def council_plan(
     csrf_token: Annotated[str, Form(max_length=200)],
     objective: Annotated[str, Form(max_length=32)] = "fulfilment",
     ctx: Ctx = Depends(context),
+    user: User = role("council"),
 ) -> Response:
     """Start a plan run and show its progress."""
-    user = page_user(request, ctx, "council")
     check_csrf(ctx, csrf_token)
     with state(request).db.read() as s:
         period_id = _period_or_404(s).id
@@ -465,9 +481,9 @@ def workplace_report(
     capacity: Annotated[str, Form(max_length=50)] = "",
     actual_output: Annotated[str, Form(max_length=50)] = "",
     ctx: Ctx = Depends(context),
+    user: User = role("workplace"),
 ) -> Response:
     """Store a report (once per form)."""
-    user = page_user(request, ctx, "workplace")
     check_csrf(ctx, csrf_token)
     cap, out = _opt_float(capacity, "capacity"), _opt_float(actual_output, "actual output")
     db = state(request).db

@@ -48,6 +48,22 @@ def token_sha256(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def signed_token(secret: str) -> str:
+    """A random token with an HMAC-SHA256 signature by the server secret (``value.sig``)."""
+    value = secrets.token_urlsafe(18)
+    sig = hmac.new(secret.encode(), value.encode(), hashlib.sha256).hexdigest()[:32]
+    return f"{value}.{sig}"
+
+
+def check_signed(secret: str, token: str | None) -> bool:
+    """True if ``token`` was made by :func:`signed_token` with this secret."""
+    if not token or "." not in token:
+        return False
+    value, sig = token.rsplit(".", 1)
+    good = hmac.new(secret.encode(), value.encode(), hashlib.sha256).hexdigest()[:32]
+    return hmac.compare_digest(sig.encode(), good.encode())
+
+
 def same(a: str | None, b: str | None) -> bool:
     """Constant-time string comparison; False if either is missing."""
     if not a or not b:

@@ -17,6 +17,7 @@ import json
 import math
 import secrets
 import tempfile
+import threading
 import zipfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -203,14 +204,16 @@ def lookup_session(s: Session, token: str | None) -> tuple[SessionRow, User] | N
     """The live session and its active user for ``token``, or None."""
     if not token or len(token) > 200:
         return None
-    row = s.get(SessionRow, token_sha256(token))
-    if row is None:
+    found = s.execute(
+        select(SessionRow, User)
+        .join(User, User.id == SessionRow.user_id)
+        .where(SessionRow.token_sha256 == token_sha256(token))
+    ).first()
+    if found is None:
         return None
+    row, user = found
     expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=dt.UTC)
-    if expires < utcnow():
-        return None
-    user = s.get(User, row.user_id)
-    if user is None or not user.active:
+    if expires < utcnow() or not user.active:
         return None
     return row, user
 
@@ -369,18 +372,52 @@ def bundle_files(period: Period) -> dict[str, str]:
     return json.loads(period.bundle_json)
 
 
+_TABLES: dict[tuple[int, str], dict[str, list[dict[str, str]]]] = {}
+_TABLES_LOCK = threading.Lock()
+
+
 def economy_tables(period: Period) -> dict[str, list[dict[str, str]]]:
-    """Products, techniques, resources and base needs of a period (rows of strings)."""
+    """Products, techniques, resources and base needs of a period (rows of strings).
+
+    A period's economy never changes, so the parsed tables are cached by (id, bundle hash);
+    treat the result as read-only.
+    """
+    key = (period.id, period.bundle_sha256)
+    with _TABLES_LOCK:
+        hit = _TABLES.get(key)
+    if hit is not None:
+        return hit
     files = bundle_files(period)
-    return {
+    tables = {
         k: _read_csv(files.get(f"{k}.csv", ""))
         for k in ("products", "techniques", "resources", "needs")
     }
+    with _TABLES_LOCK:
+        if len(_TABLES) > 32:
+            _TABLES.clear()
+        _TABLES[key] = tables
+    return tables
 
 
 def product_ids(period: Period) -> list[str]:
     """Ids of the period's products, in file order."""
     return [r["id"] for r in economy_tables(period)["products"]]
+
+
+_IDS: dict[tuple[int, str, str], frozenset[str]] = {}
+
+
+def known_ids(period: Period, table: str) -> frozenset[str]:
+    """The ids in one of the period's tables (``products`` or ``techniques``), cached."""
+    key = (period.id, period.bundle_sha256, table)
+    ids = _IDS.get(key)
+    if ids is None:
+        ids = frozenset(r["id"] for r in economy_tables(period)[table])
+        with _TABLES_LOCK:
+            if len(_IDS) > 64:
+                _IDS.clear()
+            _IDS[key] = ids
+    return ids
 
 
 # --------------------------------------------------------------------------- idempotency
@@ -397,43 +434,44 @@ def idempotent(
 
     The key's row is inserted in the same transaction as the write it guards: a twin request
     either sees the committed row and gets the stored response, or hits the unique constraint
-    (its whole transaction rolls back) and then reads the stored response. The same key with a
-    different body is refused (409).
+    (its whole transaction, write included, rolls back) and then reads the stored response.
+    The same key with a different body is refused (409).
     """
     request_sha = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
     if key is None:
-        with db.write() as s:
-            status, body = write(s)
+        status, body = db.run_write(write)
         return status, body, False
     if not key or len(key) > 200:
         raise ServiceError(400, "Idempotency-Key: 1-200 characters")
+
+    def once(s: Session) -> tuple[int, dict[str, Any], bool]:
+        row = s.scalar(
+            select(IdempotencyKey).where(
+                IdempotencyKey.user_id == user.id, IdempotencyKey.key == key
+            )
+        )
+        if row is not None:
+            if row.request_sha256 != request_sha:
+                raise ServiceError(409, "Idempotency-Key was already used with a different request")
+            return row.status_code, json.loads(row.response_json), True
+        status, body = write(s)
+        # the key's row goes in last, with the response, in the same transaction: a twin
+        # that got here first makes this insert fail and everything roll back
+        s.add(
+            IdempotencyKey(
+                user_id=user.id,
+                key=key,
+                request_sha256=request_sha,
+                status_code=status,
+                response_json=json.dumps(body, default=str),
+            )
+        )
+        s.flush()
+        return status, body, False
+
     for _ in range(10):
         try:
-            with db.write() as s:
-                row = s.scalar(
-                    select(IdempotencyKey).where(
-                        IdempotencyKey.user_id == user.id, IdempotencyKey.key == key
-                    )
-                )
-                if row is not None:
-                    if row.request_sha256 != request_sha:
-                        raise ServiceError(
-                            409, "Idempotency-Key was already used with a different request"
-                        )
-                    return row.status_code, json.loads(row.response_json), True
-                row = IdempotencyKey(
-                    user_id=user.id,
-                    key=key,
-                    request_sha256=request_sha,
-                    status_code=0,
-                    response_json="{}",
-                )
-                s.add(row)
-                s.flush()
-                status, body = write(s)
-                row.status_code = status
-                row.response_json = json.dumps(body, default=str)
-            return status, body, False
+            return db.run_write(once)
         except IntegrityError:
             continue  # a twin won the race; the next round reads its stored response
     raise ServiceError(409, "Idempotency-Key conflict, retry")
@@ -456,7 +494,7 @@ def need_out(n: Need) -> dict[str, Any]:
 def add_need(s: Session, user: User, period_id: int, product: str, quantity: float) -> Need:
     """Record a person's stated need (the latest per product is the one that counts)."""
     period = get_period(s, period_id)
-    if product not in set(product_ids(period)):
+    if product not in known_ids(period, "products"):
         raise ServiceError(400, f"product {product!r} is not in period {period_id}'s economy")
     quantity = _finite(quantity, "quantity")
     need = Need(period_id=period.id, user_id=user.id, product=product, quantity=quantity)
@@ -625,7 +663,7 @@ def add_report(
 ) -> Report:
     """Record a workplace report for one of its techniques."""
     period = get_period(s, period_id)
-    if technique not in {r["id"] for r in economy_tables(period)["techniques"]}:
+    if technique not in known_ids(period, "techniques"):
         raise ServiceError(400, f"technique {technique!r} is not in period {period_id}'s economy")
     if technique not in techniques_of(s, user):
         raise ServiceError(403, f"your workplace does not report for technique {technique!r}")

@@ -1,0 +1,75 @@
+"""Fixtures of the service tests: a store on SQLite or on a real local PostgreSQL."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from svc_helpers import TINY, write_bundle  # noqa: E402
+from svc_pg import PgServer, why_not  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """One PostgreSQL server for the session (skips, saying why, if it cannot start)."""
+    reason = why_not()
+    if reason:
+        pytest.skip(f"PostgreSQL tests skipped: {reason}")
+    server = PgServer()
+    try:
+        server.start()
+    except Exception as e:  # noqa: BLE001
+        server.stop()
+        pytest.skip(f"PostgreSQL tests skipped: could not start a local server: {e}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: Any, tmp_path: Path) -> str:
+    """A fresh, empty database: a SQLite file, or a new database on the local PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'econplan.db'}"
+    return request.getfixturevalue("pg_server").new_database()
+
+
+@pytest.fixture
+def bundle_dir(tmp_path: Path) -> Path:
+    """The tiny test economy as a bundle folder."""
+    return write_bundle(tmp_path / "tiny", TINY)
+
+
+class Started:
+    """A started app (TestClient) and the admin's one-time password printed at start."""
+
+    def __init__(self, db_url: str, bundle: Path | None) -> None:
+        from fastapi.testclient import TestClient
+
+        from econplan.service.app import Settings, create_app
+
+        self.printed: list[str] = []
+        self.app = create_app(Settings(db_url=db_url, bundle=bundle, announce=self.printed.append))
+        self.client = TestClient(self.app)
+        self.client.__enter__()
+
+    @property
+    def admin_password(self) -> str:
+        assert len(self.printed) == 1, self.printed
+        return self.printed[0].split("one-time password: ")[1].split()[0]
+
+    def close(self) -> None:
+        self.client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def started(db_url: str, bundle_dir: Path) -> Iterator[Started]:
+    """The service on a fresh store with the tiny economy as its first period."""
+    s = Started(db_url, bundle_dir)
+    yield s
+    s.close()

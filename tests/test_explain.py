@@ -1,0 +1,91 @@
+"""``explain``: plain words from a plan's files, on hand-made economies with known answers
+(tests/small_economies.py: t* = 100/87.6 with labour binding; 45/40 with the bakery's
+capacity binding; bread's labour value 1 + 2·0.52 + 0.5·0.2 = 2.14 hours)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+import econplan
+from econplan.bundle import write_bundle
+from econplan.errors import BundleError
+from econplan.explain import explain
+from econplan.model import Economy
+from small_economies import CAPACITY_T, LABOUR_T, bread_tables
+
+
+def _plan(tmp_path, capacity=None):
+    bundle = tmp_path / "bundle"
+    write_bundle(Economy.from_tables(*bread_tables(capacity)), bundle)
+    plan_dir = tmp_path / "plan"
+    econplan.load(bundle).plan().write(plan_dir)
+    return bundle, plan_dir
+
+
+def test_labour_binds(tmp_path):
+    _, plan_dir = _plan(tmp_path)
+    text = explain(plan_dir)
+    assert f"{100 * LABOUR_T:.1f} % of each need" in text  # 114.2 %
+    assert "Every need can be met in full" in text
+    # one more hour buys 1/87.6 of t = 1.14 points; 1 % more (1 hour) the same
+    assert "- labour: 100 of 100 hours used." in text
+    assert f"One more hour would raise fulfilment by {100 / 87.6:.3g} percentage points" in text
+    assert "land 91.3 %" in text  # 8 ha per unit of t × 1.1416 of 10 ha
+    # largest needs in labour: bread 2.14 × 40 = 85.6 hours, electricity 0.2 × 10 = 2
+    assert "Bread 85.6 hours; Electricity 2 hours" in text
+
+
+def test_capacity_binds(tmp_path):
+    _, plan_dir = _plan(tmp_path, capacity=45)
+    text = explain(plan_dir)
+    assert f"{100 * CAPACITY_T:.1f} % of each need" in text  # 112.5 %
+    assert "the capacity of bakery (makes Bread): 45 of 45 used" in text
+    # one more loaf of capacity buys 1/40 of t = 2.5 points; 1 % (0.45 loaf) 1.125 points
+    assert "would raise fulfilment by 2.5 percentage points" in text
+    assert "1 % more would raise fulfilment by 1.12 percentage points" in text
+    # labour does not bind: 87.6 × 1.125 = 98.55 of 100 hours used
+    assert "One more hour of labour would buy nothing now" in text
+    assert "1.45 spare" in text
+
+
+def test_product_cost_breakdown(tmp_path):
+    bundle, plan_dir = _plan(tmp_path)
+    text = explain(plan_dir, product="bread")
+    assert "Bread (bread) costs 2.14 hours per loaf" in text
+    lines = text.splitlines()
+    i = lines.index("It is made by bakery. Per loaf:")
+    assert lines[i + 1] == "- direct labour at bakery: 1 hours"
+    assert lines[i + 2] == "- 2 kg of Grain at 0.52 hours each: 1.04 hours"
+    assert lines[i + 3] == "- 0.5 kWh of Electricity at 0.2 hours each: 0.1 hours"
+    assert "Together 2.14 hours: labour is the only cost" in text
+    # the bundle can be given explicitly when the recorded one has moved
+    moved = tmp_path / "moved"
+    shutil.move(bundle, moved)
+    assert "bundle is needed" in explain(plan_dir, product="bread")
+    assert "- 2 kg of Grain" in explain(plan_dir, product="bread", bundle=moved)
+
+
+def test_infeasible_floors(tmp_path):
+    meta, tables = bread_tables()
+    tables["needs"].loc[0, "floor"] = 40.0
+    tables["resources"].loc[0, "available"] = 50.0  # 87.6 h would be needed for the floors
+    bundle = tmp_path / "bundle"
+    write_bundle(Economy.from_tables(meta, tables), bundle)
+    plan = econplan.load(bundle).plan()
+    plan.write(tmp_path / "plan")
+    summary = json.loads((tmp_path / "plan" / "summary.json").read_text())
+    assert summary["status"] == "infeasible"
+    text = explain(tmp_path / "plan")
+    assert "No plan is possible" in text
+    assert "resource labour lacks" in text
+
+
+def test_bad_input(tmp_path):
+    with pytest.raises(BundleError, match="summary.json"):
+        explain(tmp_path)
+    _, plan_dir = _plan(tmp_path)
+    with pytest.raises(BundleError, match="no product 'cake'"):
+        explain(plan_dir, product="cake")
