@@ -84,8 +84,9 @@ def main() -> None:
         ("SQLite, synchronous=NORMAL", {"ECONPLAN_SQLITE_SYNCHRONOUS": "NORMAL"}),
     ]:
         db = f"sqlite:///{tmp / (label.split()[1].strip('=,') + '.db')}"
+        load0 = os.getloadavg()[0]
         rep = latency_run(db, bundle, args.rate, args.seconds, env)
-        rows.append((label, rep))
+        rows.append((label, rep, (load0, os.getloadavg()[0])))
         print(label, rep, flush=True)
     pg_note = ""
     if not args.no_postgres:
@@ -97,8 +98,9 @@ def main() -> None:
         else:
             pg = PgServer().start()
             try:
+                load0 = os.getloadavg()[0]
                 rep = latency_run(pg.new_database(), bundle, args.rate, args.seconds, {})
-                rows.append(("PostgreSQL (local, same machine)", rep))
+                rows.append(("PostgreSQL (local, same machine)", rep, (load0, os.getloadavg()[0])))
                 print("postgres", rep, flush=True)
             finally:
                 pg.stop()
@@ -128,13 +130,17 @@ def main() -> None:
         "server process (`econplan.service.run`, uvicorn); latency counts from the scheduled "
         "send time, so queueing is included.",
         "",
-        "| store | sent | ok | errors | achieved writes/s | p50 ms | p95 ms | p99 ms | max ms |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "The load average (1 min) before and after each run is shown: on a shared machine, "
+        "other work competes for the same cores and moves these figures a lot.",
+        "",
+        "| store | sent | ok | errors | achieved writes/s | p50 ms | p95 ms | p99 ms | max ms "
+        "| load avg |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
-    for label, r in rows:
+    for label, r, (la, lb) in rows:
         lines.append(
             f"| {label} | {r.sent} | {r.ok} | {r.errors} | {r.achieved_rate:.1f} | "
-            f"{r.p50:.1f} | {r.p95:.1f} | {r.p99:.1f} | {r.max:.1f} |"
+            f"{r.p50:.1f} | {r.p95:.1f} | {r.p99:.1f} | {r.max:.1f} | {la:.1f} → {lb:.1f} |"
         )
     if pg_note:
         lines += ["", pg_note]

@@ -16,6 +16,7 @@ from typing import Any
 
 from .errors import BundleError, EconplanError, InfeasibleError
 from .model import Economy
+from .generate import generate  # noqa: E402  (the function shadows its module on purpose)
 
 __version__ = "0.1.0"
 
@@ -54,13 +55,6 @@ def write_bundle(economy: Economy, path: str | Path, format: str = "csv") -> Pat
     from .bundle import write_bundle as _write
 
     return _write(economy, path, format)
-
-
-def generate(*args: Any, **kwargs: Any) -> Any:
-    """Generate a synthetic economy; see :func:`econplan.generate.generate`."""
-    from .generate import generate as _generate
-
-    return _generate(*args, **kwargs)
 
 
 def from_pymrio(*args: Any, **kwargs: Any) -> Economy:

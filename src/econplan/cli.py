@@ -61,7 +61,7 @@ def guarded():
         raise
     except BundleError as e:
         fail(str(e), 2)
-    except (EconplanError, ValueError, OSError, RuntimeError, MemoryError) as e:
+    except (EconplanError, ValueError, OSError, RuntimeError, MemoryError, ImportError) as e:
         if _state["debug"]:
             raise
         fail(f"error: {type(e).__name__}: {e}", 1)
@@ -145,13 +145,14 @@ def plan(
         with status(f"planning {economy.n_products} products, {economy.n_techniques} "
                     "techniques"):
             p = economy.plan(objective=objective, solver=solver)
+        if not p.ok and p.status != "infeasible":
+            fail(f"plan ended with status {p.status} (nothing written)"
+                 f"{': ' + p.summary['message'] if p.summary.get('message') else ''}", 1)
         with status("writing the plan"):
             p.write(out, report=report)
         print_plan_summary(p, out)
         if p.status == "infeasible":
             raise typer.Exit(3)
-        if not p.ok:
-            fail(f"plan ended with status {p.status}: {p.summary.get('message', '')}", 1)
 
 
 def print_plan_summary(p, out: Path) -> None:

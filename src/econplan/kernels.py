@@ -13,7 +13,7 @@ is productive (spectral radius < 1) for every economy econplan accepts. Then
   ``z_{c(i)} = x_i / o_{c(i)}``.
 
 Both are fixed points ``x = rhs + T x`` with ``T = Qᵀ`` or ``Q``, solved by
-:func:`fixed_point_solve`: Anderson acceleration (memory 5, equivalent to GMRES on
+:func:`fixed_point_solve`: Anderson acceleration (memory 3, equivalent to GMRES on
 ``(I − T) x = rhs`` for a linear map) on top of the Neumann/Jacobi sweep. The spectrum of Q is
 one Perron root (≈ 0.4–0.6 on real and generated economies) and a bulk much closer to 0; the
 plain sweep converges at the Perron rate (~40 sweeps to 1e-10), Anderson removes the Perron
@@ -22,8 +22,8 @@ residual ``‖rhs + T x − x‖ / ‖rhs‖`` (2-norm over all columns) is reco
 product with T at every sweep, never updated recursively. With ``ρ(T) < 1`` the relative error
 is at most residual / (1 − ρ).
 
-SpMV engines: SciPy (always), a two-thread Numba CSR kernel when Numba is installed (the
-default then; about 2× SciPy on this machine), and PyTorch sparse CSR when asked.
+SpMV engines: SciPy (the default), a multi-threaded Numba CSR kernel when Numba is installed
+(opt-in: ``ECONPLAN_ENGINE=numba`` or ``engine="numba"``), and PyTorch sparse CSR when asked.
 
 :func:`solve_values` is the entry point ``econplan.values`` calls above a size threshold:
 labour values with alternative techniques by policy iteration on the non-substitution fixed
@@ -99,10 +99,13 @@ def available_engines() -> list[str]:
 
 
 def _default_engine() -> str:
-    env = os.environ.get("ECONPLAN_ENGINE")
-    if env:
-        return env
-    return "numba" if HAVE_NUMBA else "scipy"
+    """SciPy unless ``ECONPLAN_ENGINE`` says otherwise.
+
+    The two-thread Numba kernel is ~2x SciPy on an idle 2-core machine but 2-3x *slower* when
+    other processes share the cores (measured: 1e5 products, 4.4 ms SciPy vs 10-13 ms Numba at
+    load average 7), so it is opt-in: ``ECONPLAN_ENGINE=numba``.
+    """
+    return os.environ.get("ECONPLAN_ENGINE") or "scipy"
 
 
 class CsrOperator:
@@ -183,7 +186,7 @@ def fixed_point_solve(
     x0: Any | None = None,
     tol: float = 1e-10,
     maxiter: int = 500,
-    memory: int = 5,
+    memory: int = 3,
     callback: Callable[[int, float], None] | None = None,
 ) -> tuple[Any, int, float]:
     """Solve ``x = rhs + M x`` (ρ(M) < 1) by Anderson-accelerated fixed-point iteration.
@@ -289,15 +292,15 @@ def chosen_input_matrix(
     np.cumsum(counts, out=new_ptr[1:])
     total = int(new_ptr[-1])
     itype = np.int32 if total < 2**31 and n < 2**31 else np.int64
+    inv_o = 1.0 / np.asarray(output, dtype=np.float64)[choice]
     if len(choice) == A.shape[1] and np.array_equal(choice, np.arange(len(choice))):
-        idx = slice(None)
-        col = np.repeat(np.arange(len(choice)), counts)
+        data = A.data * np.repeat(inv_o, counts)  # identity choice: scale columns in place order
+        indices = A.indices.astype(itype, copy=False)
     else:
         col = np.repeat(np.arange(len(choice)), counts)
         idx = np.arange(total, dtype=np.int64) + (indptr[choice] - new_ptr[:-1])[col]
-    inv_o = 1.0 / np.asarray(output, dtype=np.float64)[choice]
-    data = A.data[idx] * inv_o[col]
-    indices = A.indices[idx].astype(itype, copy=False)
+        data = A.data[idx] * inv_o[col]
+        indices = A.indices[idx].astype(itype, copy=False)
     return sp.csc_array((data, indices, new_ptr.astype(itype)), shape=(n, len(choice)))
 
 
@@ -347,6 +350,52 @@ def _group_index(tech_product: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarr
     return order, starts
 
 
+def cheapest_policy(
+    A: sp.csc_array,
+    output: np.ndarray,
+    cost: np.ndarray,
+    order: np.ndarray,
+    starts: np.ndarray,
+    choice: np.ndarray | None = None,
+    lam: np.ndarray | None = None,
+    tol: float = 1e-12,
+    engine: str | None = None,
+    max_policy_iterations: int = 100,
+    AT: sp.csr_array | None = None,
+) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Cheapest technique per product for technique costs ``cost`` (m,), by policy iteration.
+
+    The non-substitution fixed point ``λ_i = min_{j: p(j)=i} (cost_j + Σ_h λ_h a_hj) / o_j``:
+    solve λ for the current choice (Anderson, warm-started), switch every product whose
+    cheapest technique is cheaper by more than 1e-12 relative (so it cannot cycle), repeat;
+    exact ties end on the lowest technique index. ``order``/``starts`` group techniques by
+    product (see :func:`grouped_argmin`). Returns ``(choice, λ, sweeps, policy_iterations)``.
+    """
+    AT = A.T.tocsr() if AT is None else AT  # m × n: row j = inputs of technique j
+    if choice is None:
+        choice = grouped_argmin(cost / output, order, starts)
+    sweeps = 0
+    its = 0
+    while True:
+        Q = chosen_input_matrix(A, output, choice)
+        op = CsrOperator(Q.T, engine)
+        rhs = op.asarray(cost[choice] / output[choice])
+        x0 = None if lam is None else op.asarray(lam)
+        lam_t, s, _ = fixed_point_solve(op, rhs, x0=x0, tol=tol)
+        sweeps += s
+        lam = op.tonumpy(lam_t)
+        unit = (cost + AT @ lam) / output
+        best = grouped_argmin(unit, order, starts)
+        cur = unit[choice]
+        improve = unit[best] < cur - 1e-12 * np.abs(cur)
+        its += 1
+        if not improve.any():
+            return best, lam, sweeps, its  # equal within 1e-12: the lowest technique index
+        if its >= max_policy_iterations:
+            raise EconplanError("policy iteration for the cheapest techniques did not converge")
+        choice = np.where(improve, best, choice)
+
+
 def solve_values(
     A: sp.sparray | sp.spmatrix,
     output: np.ndarray,
@@ -382,42 +431,25 @@ def solve_values(
     order, starts = _group_index(tech_product, n)
     labour = Rd[labour_row]
     sweeps = 0
-    if m == n and np.array_equal(np.sort(tech_product), np.arange(n)):
+    if m == n and (np.bincount(tech_product, minlength=n) == 1).all():
         choice = np.empty(n, dtype=np.int64)
         choice[tech_product] = np.arange(n)
         policy_its = 0
     else:
-        AT = A.T.tocsr()  # m × n: row j = inputs of technique j
-        if choice is None:
-            choice = grouped_argmin(labour / output, order, starts)
-        lam = None
-        policy_its = 0
-        while True:
-            Q = chosen_input_matrix(A, output, choice)
-            op = CsrOperator(Q.T, engine)
-            rhs = op.asarray(labour[choice] / output[choice])
-            x0 = None if lam is None else op.asarray(lam)
-            lam_t, s, _ = fixed_point_solve(op, rhs, x0=x0, tol=min(tol, 1e-12))
-            sweeps += s
-            lam = op.tonumpy(lam_t)
-            cost = (labour + AT @ lam) / output
-            best = grouped_argmin(cost, order, starts)
-            cur = cost[choice]
-            improve = cost[best] < cur - 1e-12 * np.abs(cur)
-            policy_its += 1
-            if not improve.any():
-                choice = best  # equal within 1e-12: the lowest technique index
-                break
-            if policy_its >= max_policy_iterations:
-                raise EconplanError("policy iteration for labour values did not converge")
-            choice = np.where(improve, best, choice)
+        choice, _, s, policy_its = cheapest_policy(
+            A, output, labour, order, starts, choice=choice, tol=min(tol, 1e-12), engine=engine,
+            max_policy_iterations=max_policy_iterations,
+        )
+        sweeps += s
     Q = chosen_input_matrix(A, output, choice)
     op = CsrOperator(Q.T, engine)
     Rc = Rd[:, choice] / output[choice]  # k × n
-    rhs = op.asarray(np.ascontiguousarray(Rc.T))
+    # one resource: a plain vector (SciPy's SpMV is ~1.5x faster than its 1-column SpMM)
+    rhs = op.asarray(np.ascontiguousarray(Rc[0] if k == 1 else Rc.T))
     lam_t, s, _ = fixed_point_solve(op, rhs, tol=0.25 * tol)
     sweeps += s
     values = op.tonumpy(lam_t)
+    values = values[:, None] if values.ndim == 1 else values
     neg = (values < -1e-9 * max(1.0, float(np.abs(values).max(initial=0.0)))).any(axis=1)
     if neg.any():  # Anderson solves (I − Q)ᵀλ = r̃ even when ρ(Q) ≥ 1: a negative value says so
         raise EconplanError(

@@ -104,6 +104,8 @@ class Economy:
                     raise BundleError(files[name], "required file is missing")
                 df = _empty(spec)
             lines = df.attrs.get("lines")  # set by the reader when rows skip lines
+            if not isinstance(lines, list | np.ndarray):
+                lines = None
             df = df.reset_index(drop=True)
             offset = lines if lines is not None and len(lines) == len(df) else 2
             out = {}
@@ -305,7 +307,7 @@ class Economy:
             i = int(np.argmax(bad))
             pid = self.product_ids[i]
             row = int(self.needs.index[self.needs["product"] == pid][0])
-            line = int(self.needs.attrs.get("lines", {}).get(pid, row + 2))
+            line = int(self.needs.attrs.get("product_lines", {}).get(pid, row + 2))
             raise BundleError(
                 self.files["needs"],
                 f"product {pid!r} has a positive target but no technique makes it "
@@ -333,7 +335,7 @@ def _as_arrow(df: pd.DataFrame, name: str):
 def _line(df: pd.DataFrame, i: int) -> int:
     """File line number of row ``i`` of a table as read (header = line 1)."""
     lines = df.attrs.get("lines")
-    return int(lines[i]) if lines is not None else i + 2
+    return int(lines[i]) if isinstance(lines, list | np.ndarray) else i + 2
 
 
 def _check_keys(t: Tables, files: Mapping[str, str]) -> None:
@@ -419,7 +421,8 @@ def _canonical_order(t: Tables, meta: dict) -> Tables:
                      zip(sorted_df["product"], sorted_df.index.to_numpy(), strict=True)}
         sorted_df = sorted_df.reset_index(drop=True)
         sorted_df.attrs.pop("lines", None)  # file lines no longer match the sorted rows
+        sorted_df.attrs.pop("product_lines", None)
         if lines is not None:
-            sorted_df.attrs["lines"] = lines
+            sorted_df.attrs["product_lines"] = lines
         out[name] = sorted_df
     return out

@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import Started
 from fastapi.testclient import TestClient
 from svc_helpers import PASSWORD, bundle_zip, login, setup_accounts, wait_job
+
+from conftest import Started
 
 ROLES = ("admin", "person", "council", "workplace")
 ANY = set(ROLES)  # any logged-in role
@@ -27,6 +28,7 @@ SPEC: dict[tuple[str, str], Any] = {
     ("GET", "/api/users"): {"admin"},
     ("POST", "/api/users"): {"admin"},
     ("POST", "/api/users/{user_id}/active"): {"admin"},
+    ("POST", "/api/users/{user_id}/password"): {"admin"},
     ("GET", "/api/audit"): {"admin"},
     ("GET", "/api/periods"): PUBLIC,
     ("POST", "/api/periods"): {"admin"},
@@ -55,6 +57,7 @@ SPEC: dict[tuple[str, str], Any] = {
     ("GET", "/admin"): {"admin"},
     ("POST", "/admin/users"): {"admin"},
     ("POST", "/admin/users/{user_id}/active"): {"admin"},
+    ("POST", "/admin/users/{user_id}/password"): {"admin"},
     ("POST", "/admin/periods"): {"admin"},
     ("GET", "/needs"): {"person"},
     ("POST", "/needs"): {"person"},

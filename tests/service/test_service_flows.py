@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import Started
 from svc_helpers import PASSWORD, TINY, bundle_zip, login, setup_accounts, wait_job
 
+from conftest import Started
 from econplan.service.models import AuditEntry, Need, PlanVersion, Report
 
 
@@ -288,6 +288,14 @@ def test_sessions_logout_and_deactivate(started: Started) -> None:
         == 401
     )
     assert c.get("/api/me", headers={"Authorization": "Bearer nonsense"}).status_code == 401
+    # the admin gives the account a new one-time password: old sessions end, change forced
+    h2 = login(c, "council1", PASSWORD)
+    r = c.post(f"/api/users/{acc.ids['council1']}/password", headers=acc.headers["admin"])
+    assert r.status_code == 200
+    assert c.get("/api/me", headers=h2).status_code == 401
+    h3 = login(c, "council1", r.json()["one_time_password"])
+    assert c.get("/api/periods/1/needs/summary", headers=h3).status_code == 403
+    assert c.post("/api/users/999999/password", headers=acc.headers["admin"]).status_code == 404
 
 
 def test_cookie_session_needs_csrf_header(started: Started) -> None:

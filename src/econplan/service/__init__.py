@@ -50,11 +50,25 @@ def run(
     password is printed once. ``bundle`` defaults to the demo economy when it exists.
     """
     import uvicorn
+    from sqlalchemy.exc import ArgumentError, OperationalError
+
+    from econplan.errors import EconplanError
+    from econplan.service.app import Settings, start
+    from econplan.service.app import create_app as _create
+    from econplan.service.store import ServiceError
 
     if bundle is None and DEMO_BUNDLE.exists():
         bundle = DEMO_BUNDLE
+    settings = Settings(db_url=db_url, bundle=Path(bundle) if bundle else None)
+    app = _create(settings)
+    try:  # open, migrate and bootstrap before serving, so errors are one line, not a trace
+        app.state.econplan = start(settings)
+    except ServiceError as e:
+        raise EconplanError(e.detail) from None
+    except (ArgumentError, OperationalError, ModuleNotFoundError) as e:
+        raise EconplanError(f"database {db_url or 'sqlite:///econplan.db'}: {e}") from None
     uvicorn.run(
-        create_app(db_url, bundle, secure_cookies=False),
+        app,
         host=host,
         port=port,
         log_level="info",

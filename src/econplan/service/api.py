@@ -361,6 +361,14 @@ def set_active(
         return _user_out(s, u)
 
 
+@router.post("/users/{user_id}/password", response_model=UserCreatedOut, tags=["admin"])
+def reset_password(request: Request, user_id: Id, user: User = need("admin")) -> dict[str, Any]:
+    """Give an account a new one-time password, shown in this response only (admin)."""
+    with state(request).db.write() as s:
+        u, password = store.reset_password(s, user, user_id)
+        return {**_user_out(s, u), "one_time_password": password}
+
+
 @router.get("/audit", response_model=list[AuditOut], tags=["admin"])
 def audit_log(
     request: Request,

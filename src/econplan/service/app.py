@@ -57,6 +57,8 @@ class PageRedirect(Exception):
 
 def start(settings: Settings) -> AppState:
     """Open the database, migrate, bootstrap admin/secret/demo period, recover jobs."""
+    # check the bundle first: a bad one must stop the start before anything is created
+    files = store.read_bundle_dir(settings.bundle) if settings.bundle is not None else None
     engine = make_engine(settings.db_url)
     migrate(engine)
     db = Database(engine)
@@ -67,10 +69,9 @@ def start(settings: Settings) -> AppState:
             "econplan: created the admin account. Username: admin  one-time password: "
             f"{password}\n(shown once; you will be asked to change it at first login)"
         )
-    if settings.bundle is not None:
+    if files is not None and settings.bundle is not None:
         with db.write() as s:
             if store.latest_period(s) is None:
-                files = store.read_bundle_dir(settings.bundle)
                 store.create_period(s, None, Path(settings.bundle).name, files)
     runner = PlanRunner(db)
     runner.recover()

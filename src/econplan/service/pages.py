@@ -286,6 +286,22 @@ def admin_set_active(
     return RedirectResponse("/admin", status_code=303)
 
 
+@router.post("/admin/users/{user_id}/password", response_class=HTMLResponse)
+def admin_reset_password(
+    request: Request,
+    user_id: Id,
+    csrf_token: Annotated[str, Form(max_length=200)],
+    ctx: Ctx = Depends(context),
+    admin_user: User = role("admin"),
+) -> HTMLResponse:
+    """Give an account a new one-time password and show it once."""
+    check_csrf(ctx, csrf_token)
+    with state(request).db.write() as s:
+        u, password = store.reset_password(s, admin_user, user_id)
+        created = {"username": u.username, "role": u.role, "password": password}
+    return _admin_page(request, ctx, created=created, error=None)
+
+
 @router.post("/admin/periods", response_class=HTMLResponse)
 def admin_create_period(
     request: Request,

@@ -165,6 +165,19 @@ def set_active(s: Session, actor: User, user_id: int, active: bool) -> User:
     return user
 
 
+def reset_password(s: Session, actor: User, user_id: int) -> tuple[User, str]:
+    """Give an account a new one-time password (shown once); its sessions end."""
+    user = s.get(User, user_id)
+    if user is None:
+        raise ServiceError(404, f"no user {user_id}")
+    password = secrets.token_urlsafe(12)
+    user.password_hash = hash_password(password)
+    user.must_change_password = True
+    s.execute(delete(SessionRow).where(SessionRow.user_id == user.id))
+    audit(s, actor.id, "reset_password", "user", user.id)
+    return user, password
+
+
 def techniques_of(s: Session, user: User) -> list[str]:
     """The technique ids a workplace account reports for."""
     return list(
@@ -706,6 +719,17 @@ def reported_capacities(s: Session, period_id: int) -> dict[str, float]:
     }
 
 
+def reported_outputs(s: Session, period_id: int) -> dict[str, float]:
+    """Latest reported actual output per technique in a period."""
+    latest = (
+        select(func.max(Report.id))
+        .where(Report.period_id == period_id, Report.actual_output.is_not(None))
+        .group_by(Report.technique)
+    )
+    rows = s.execute(select(Report.technique, Report.actual_output).where(Report.id.in_(latest)))
+    return {t: o for t, o in rows}
+
+
 # --------------------------------------------------------------------------- plan inputs
 
 
@@ -880,12 +904,14 @@ def impact(s: Session, user: User, period_id: int) -> dict[str, Any]:
     if user.role == "workplace":
         an, ab = table(now, "activities", "technique"), table(before, "activities", "technique")
         caps = reported_capacities(s, period.id)
+        outputs = reported_outputs(s, period.id)
         for t in techniques_of(s, user):
             rn, rb = an.get(t, {}), ab.get(t, {})
             out["techniques"].append(
                 {
                     "technique": t,
                     "reported_capacity": caps.get(t),
+                    "reported_output": outputs.get(t),
                     "level_now": _num(rn.get("level")),
                     "level_before": _num(rb.get("level")),
                     "capacity_valuation_now": _num(rn.get("valuation")),
