@@ -23,7 +23,7 @@ def dense_values(e: Economy, technique_of_product: np.ndarray) -> np.ndarray:
 def test_values_equal_dense_solve(generated, n):
     e = econplan.load(generated(n, 1, seed=n))
     v = e.values()
-    assert list(v.columns) == ["product", "labour", "land", "co2", "technique"]
+    assert list(v.columns) == ["product", "labour", "co2", "land", "technique"]
     tech = e.technique_index.get_indexer(v["technique"])
     assert (tech >= 0).all()
     ref = dense_values(e, tech)
@@ -134,10 +134,10 @@ def test_values_cli_writes_values_csv(tmp_path, example_bundle):
     r = CliRunner().invoke(app, ["values", str(example_bundle), "--out", str(tmp_path / "v")])
     assert r.exit_code == 0, r.output
     v = pd.read_csv(tmp_path / "v" / "values.csv")
-    assert list(v.columns) == ["product", "labour", "land", "co2", "technique"]
+    assert list(v.columns) == ["product", "labour", "co2", "land", "technique"]
     e = econplan.load(example_bundle)
     tech = e.technique_index.get_indexer(v["technique"])
-    np.testing.assert_allclose(v[["labour", "land", "co2"]].to_numpy().T,
+    np.testing.assert_allclose(v[["labour", "co2", "land"]].to_numpy().T,
                                dense_values(e, tech), rtol=1e-12)
     # electricity: coal (0.4 h + inputs) is cheaper in labour than wind (0.6 h + inputs)
     assert v.set_index("product").loc["electricity", "technique"] == "coal_plant"

@@ -401,7 +401,8 @@ def _check_references(t: Tables, files: Mapping[str, str], meta: dict) -> None:
 def _canonical_order(t: Tables, meta: dict) -> Tables:
     """Sort rows by key so that row order in the files never changes a result.
 
-    Resources keep file order except that labour comes first (its position carries meaning).
+    Resources: labour first (the first row of resources.csv unless economy.toml names it),
+    then the others by id.
     The original line numbers of needs rows are kept for later messages.
     """
     out: Tables = {}
@@ -409,7 +410,8 @@ def _canonical_order(t: Tables, meta: dict) -> Tables:
         df = t[name]
         if name == "resources":
             labour = meta.get("labour") or (df["id"].iloc[0] if len(df) else None)
-            order = np.argsort(df["id"].to_numpy(object) != labour, kind="stable")
+            ids = df["id"].to_numpy(object)
+            order = np.lexsort((ids.astype(str), ids != labour))  # labour, then by id
             out[name] = df.iloc[order].reset_index(drop=True)
             out[name].attrs.pop("lines", None)  # file lines no longer match the rows
             continue

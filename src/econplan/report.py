@@ -388,8 +388,6 @@ def _headline(summary: dict, units: dict[str, str] | None) -> str:
     if summary.get("solver"):
         facts.append(f"solver {html.escape(str(summary['solver']))} "
                      f"{html.escape(str(summary.get('solver_version', '')))}")
-    if summary.get("seconds") is not None:
-        facts.append(f"{float(summary['seconds']):.2f} s")
     if summary.get("duality_gap") is not None:
         facts.append(f"gap {float(summary['duality_gap']):.1e}")
     parts.append(f'<p class="muted">{" · ".join(facts)}</p>')

@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from svc_helpers import TINY, write_bundle  # noqa: E402
+from svc_helpers import TINY, Started, write_bundle  # noqa: E402
 from svc_pg import PgServer, why_not  # noqa: E402
 
 
@@ -43,28 +43,6 @@ def db_url(request: Any, tmp_path: Path) -> str:
 def bundle_dir(tmp_path: Path) -> Path:
     """The tiny test economy as a bundle folder."""
     return write_bundle(tmp_path / "tiny", TINY)
-
-
-class Started:
-    """A started app (TestClient) and the admin's one-time password printed at start."""
-
-    def __init__(self, db_url: str, bundle: Path | None) -> None:
-        from fastapi.testclient import TestClient
-
-        from econplan.service.app import Settings, create_app
-
-        self.printed: list[str] = []
-        self.app = create_app(Settings(db_url=db_url, bundle=bundle, announce=self.printed.append))
-        self.client = TestClient(self.app)
-        self.client.__enter__()
-
-    @property
-    def admin_password(self) -> str:
-        assert len(self.printed) == 1, self.printed
-        return self.printed[0].split("one-time password: ")[1].split()[0]
-
-    def close(self) -> None:
-        self.client.__exit__(None, None, None)
 
 
 @pytest.fixture

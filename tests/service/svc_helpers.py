@@ -149,3 +149,25 @@ class ThreadServer:
 
     def client(self, **kw: Any) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=60, **kw)
+
+
+class Started:
+    """A started app (TestClient) and the admin's one-time password printed at start."""
+
+    def __init__(self, db_url: str, bundle: Path | None) -> None:
+        from fastapi.testclient import TestClient
+
+        from econplan.service.app import Settings, create_app
+
+        self.printed: list[str] = []
+        self.app = create_app(Settings(db_url=db_url, bundle=bundle, announce=self.printed.append))
+        self.client = TestClient(self.app)
+        self.client.__enter__()
+
+    @property
+    def admin_password(self) -> str:
+        assert len(self.printed) == 1, self.printed
+        return self.printed[0].split("one-time password: ")[1].split()[0]
+
+    def close(self) -> None:
+        self.client.__exit__(None, None, None)

@@ -10,9 +10,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from svc_helpers import PASSWORD, bundle_zip, login, setup_accounts, wait_job
-
-from conftest import Started
+from svc_helpers import PASSWORD, Started, bundle_zip, login, setup_accounts, wait_job
 
 ROLES = ("admin", "person", "council", "workplace")
 ANY = set(ROLES)  # any logged-in role

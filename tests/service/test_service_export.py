@@ -6,8 +6,7 @@ import io
 import json
 import zipfile
 
-from conftest import Started
-from svc_helpers import PASSWORD, setup_accounts, wait_job
+from svc_helpers import PASSWORD, Started, setup_accounts, wait_job
 
 from econplan.service.models import IdempotencyKey, SessionRow, User
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from svc_helpers import PASSWORD, TINY, bundle_zip, login, setup_accounts, wait_job
+from svc_helpers import PASSWORD, TINY, Started, bundle_zip, login, setup_accounts, wait_job
 
-from conftest import Started
 from econplan.service.models import AuditEntry, Need, PlanVersion, Report
 
 

@@ -30,20 +30,31 @@ def server(db_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def _parallel(fn, n: int = N) -> list:  # type: ignore[no-untyped-def]
+    """Run fn(0..n-1) on n threads at once (all start together, behind a barrier)."""
+    import threading
+
+    barrier = threading.Barrier(n)
+
+    def go(i: int):  # type: ignore[no-untyped-def]
+        barrier.wait()
+        return fn(i)
+
     with ThreadPoolExecutor(n) as pool:
-        return list(pool.map(fn, range(n)))
+        return list(pool.map(go, range(n)))
 
 
 def test_parallel_identical_and_different_submissions(server) -> None:  # type: ignore[no-untyped-def]
     with server.client() as c:
         acc = setup_accounts(c, server.admin_password)
     h, hw = acc.headers["person1"], acc.headers["workplace"]
+    import httpx
+
+    shared = server.client(limits=httpx.Limits(max_connections=N, max_keepalive_connections=N))
     body = {"product": "bread", "quantity": 7.5}
 
     def same(_i: int) -> tuple[int, dict, str | None]:
-        with server.client() as c:
-            r = c.post("/api/periods/1/needs", json=body, headers={**h, "Idempotency-Key": "k-1"})
-            return r.status_code, r.json(), r.headers.get("Idempotent-Replayed")
+        r = shared.post("/api/periods/1/needs", json=body, headers={**h, "Idempotency-Key": "k-1"})
+        return r.status_code, r.json(), r.headers.get("Idempotent-Replayed")
 
     results = _parallel(same)
     assert {status for status, _, _ in results} == {201}, results[:3]
@@ -51,26 +62,24 @@ def test_parallel_identical_and_different_submissions(server) -> None:  # type: 
     assert sum(1 for *_, replay in results if replay is None) == 1  # exactly one did the write
 
     def different(i: int) -> int:
-        with server.client() as c:
-            r = c.post(
-                "/api/periods/1/needs",
-                json={"product": "care", "quantity": i},
-                headers={**h, "Idempotency-Key": f"d-{i}"},
-            )
-            return r.status_code
+        r = shared.post(
+            "/api/periods/1/needs",
+            json={"product": "care", "quantity": i},
+            headers={**h, "Idempotency-Key": f"d-{i}"},
+        )
+        return r.status_code
 
     assert _parallel(different) == [201] * N
 
     def reports(i: int) -> int:
-        with server.client() as c:
-            r = c.post(
-                "/api/periods/1/reports",
-                json={"technique": "farm", "actual_output": i % 10},
-                headers={**hw, "Idempotency-Key": f"r-{i % 10}"},
-            )
-            return r.status_code
+        r = shared.post(
+            "/api/periods/1/reports",
+            json={"technique": "farm", "actual_output": i % 10},
+            headers={**hw, "Idempotency-Key": f"r-{i % 10}"},
+        )
+        return r.status_code
 
-    assert _parallel(reports) == [201] * N
+    assert _parallel(reports, 30) == [201] * 30  # 30 requests, 10 keys: 10 reports
 
     # the same key with another body is refused, not stored
     with server.client() as c:

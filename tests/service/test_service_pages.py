@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from conftest import Started
 from fastapi.testclient import TestClient
-from svc_helpers import PASSWORD, setup_accounts
+from svc_helpers import PASSWORD, Started, setup_accounts
 
 
 def page_client(started: Started, username: str) -> tuple[TestClient, str]:

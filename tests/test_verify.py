@@ -1,0 +1,114 @@
+"""`econplan verify`: passes on real plans, fails on tampered ones; plans are reproducible."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import econplan
+from econplan.cli import app
+from econplan.verify import verify
+
+runner = CliRunner()
+
+
+@pytest.fixture(params=["example", "generated", "min-labour"])
+def planned(request, tmp_path, example_bundle, generated):
+    if request.param == "example":
+        bundle = example_bundle
+        objective = "fulfilment"
+    elif request.param == "generated":
+        bundle = generated(300, 2, seed=21, capacities=True, floors=True)
+        objective = "fulfilment"
+    else:
+        e = econplan.load(generated(100, 2, seed=22))
+        res = e.resources.copy()
+        res["available"] = 1e12
+        bundle = tmp_path / "ml"
+        econplan.write_bundle(e.replace(resources=res), bundle)
+        objective = "min-labour"
+    out = tmp_path / "plan"
+    r = runner.invoke(app, ["plan", str(bundle), "--out", str(out), "--objective", objective])
+    assert r.exit_code == 0, r.output
+    return bundle, out
+
+
+def test_verify_passes_on_plans(planned):
+    bundle, out = planned
+    r = runner.invoke(app, ["verify", str(bundle), str(out)])
+    assert r.exit_code == 0, r.output
+    assert r.output.startswith("OK")
+    assert len(r.output.strip().splitlines()) == 1
+
+
+def test_verify_fails_when_one_activity_is_altered(planned, tmp_path):
+    bundle, out = planned
+    bad = tmp_path / "bad"
+    shutil.copytree(out, bad)
+    act = pd.read_csv(bad / "activities.csv")
+    j = act["level"].idxmax()
+    act.loc[j, "level"] *= 1.001  # uses more labour/inputs than the plan can afford
+    act.to_csv(bad / "activities.csv", index=False)
+    v = verify(bundle, bad)
+    assert not v.ok
+    r = runner.invoke(app, ["verify", str(bundle), str(bad)])
+    assert r.exit_code == 1 and r.output.startswith("FAIL")
+
+
+def test_verify_fails_when_a_binding_resource_is_valued_zero(planned, tmp_path):
+    bundle, out = planned
+    s = json.loads((out / "summary.json").read_text())
+    binding = [b for b in s["bottlenecks"] if b["kind"] == "resource"]
+    if not binding:
+        pytest.skip("no binding resource in this plan")
+    bad = tmp_path / "bad"
+    shutil.copytree(out, bad)
+    res = pd.read_csv(bad / "resources.csv")
+    res.loc[res["resource"] == binding[0]["id"], "valuation"] = 0.0
+    res.to_csv(bad / "resources.csv", index=False)
+    v = verify(bundle, bad)
+    assert not v.ok and "dual" in v.line
+
+
+def test_verify_fails_on_a_claimed_higher_fulfilment(tmp_path, example_bundle):
+    out = tmp_path / "p"
+    econplan.load(example_bundle).plan().write(out)
+    s = json.loads((out / "summary.json").read_text())
+    s["fulfilment"] *= 1.01
+    (out / "summary.json").write_text(json.dumps(s))
+    assert not verify(example_bundle, out).ok
+
+
+def test_verify_fails_for_another_bundle(tmp_path, example_bundle, generated):
+    out = tmp_path / "p"
+    econplan.load(example_bundle).plan().write(out)
+    v = verify(generated(20, 1, seed=1), out)
+    assert not v.ok and "different bundle" in v.line
+
+
+def test_planning_twice_gives_identical_files(tmp_path, generated):
+    bundle = generated(300, 2, seed=21, capacities=True, floors=True)
+    for name in ("a", "b"):
+        r = runner.invoke(app, ["plan", str(bundle), "--out", str(tmp_path / name)])
+        assert r.exit_code == 0
+    for p in sorted((tmp_path / "a").iterdir()):
+        a, b = p.read_bytes(), (tmp_path / "b" / p.name).read_bytes()
+        if p.name == "summary.json":
+            ja, jb = json.loads(a), json.loads(b)
+            ja.pop("seconds"), jb.pop("seconds")
+            assert ja == jb
+        else:
+            assert a == b, p.name
+
+
+def test_plan_cli_prints_a_short_summary(tmp_path, example_bundle):
+    r = runner.invoke(app, ["plan", str(example_bundle), "--out", str(tmp_path / "p")])
+    assert r.exit_code == 0
+    assert "fulfilment t* = " in r.output and "certificate" in r.output
+    assert len(r.output.strip().splitlines()) <= 12
+    q = runner.invoke(app, ["--quiet", "plan", str(example_bundle), "--out", str(tmp_path / "q")])
+    assert q.exit_code == 0 and q.output == ""
