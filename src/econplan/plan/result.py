@@ -211,8 +211,9 @@ class Plan:
 
         e = self.economy
         names = dict(zip(e.products["id"], e.products["name"], strict=True))
+        units = dict(zip(e.resources["id"], e.resources["unit"], strict=True))
         return render_report(self.summary, self.activities, self.products, self.resources,
-                             product_names=names)
+                             product_names=names, resource_units=units)
 
     def __repr__(self) -> str:
         return (f"Plan(status={self.status!r}, objective={self.objective!r}, "
