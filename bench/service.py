@@ -73,6 +73,7 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=200)
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--kill-cycles", type=int, default=1000)
+    ap.add_argument("--repeat", type=int, default=3, help="latency runs per store")
     ap.add_argument("--no-postgres", action="store_true")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "service.md")
     args = ap.parse_args()
@@ -83,11 +84,12 @@ def main() -> None:
         ("SQLite, synchronous=FULL (default)", {"ECONPLAN_SQLITE_SYNCHRONOUS": "FULL"}),
         ("SQLite, synchronous=NORMAL", {"ECONPLAN_SQLITE_SYNCHRONOUS": "NORMAL"}),
     ]:
-        db = f"sqlite:///{tmp / (label.split()[1].strip('=,') + '.db')}"
-        load0 = os.getloadavg()[0]
-        rep = latency_run(db, bundle, args.rate, args.seconds, env)
-        rows.append((label, rep, (load0, os.getloadavg()[0])))
-        print(label, rep, flush=True)
+        for i in range(args.repeat):
+            db = f"sqlite:///{tmp / (label.split()[1].strip('=,') + f'-{i}.db')}"
+            load0 = os.getloadavg()[0]
+            rep = latency_run(db, bundle, args.rate, args.seconds, env)
+            rows.append((label, rep, (load0, os.getloadavg()[0])))
+            print(label, rep, flush=True)
     pg_note = ""
     if not args.no_postgres:
         from svc_pg import PgServer, why_not
@@ -98,10 +100,12 @@ def main() -> None:
         else:
             pg = PgServer().start()
             try:
-                load0 = os.getloadavg()[0]
-                rep = latency_run(pg.new_database(), bundle, args.rate, args.seconds, {})
-                rows.append(("PostgreSQL (local, same machine)", rep, (load0, os.getloadavg()[0])))
-                print("postgres", rep, flush=True)
+                for _ in range(args.repeat):
+                    load0 = os.getloadavg()[0]
+                    rep = latency_run(pg.new_database(), bundle, args.rate, args.seconds, {})
+                    label = "PostgreSQL (local, same machine)"
+                    rows.append((label, rep, (load0, os.getloadavg()[0])))
+                    print("postgres", rep, flush=True)
             finally:
                 pg.stop()
     kill = None
@@ -141,6 +145,14 @@ def main() -> None:
         lines.append(
             f"| {label} | {r.sent} | {r.ok} | {r.errors} | {r.achieved_rate:.1f} | "
             f"{r.p50:.1f} | {r.p95:.1f} | {r.p99:.1f} | {r.max:.1f} | {la:.1f} → {lb:.1f} |"
+        )
+    lines += ["", "Median p95 per store over its runs:", ""]
+    for label in dict.fromkeys(r[0] for r in rows):
+        p95s = sorted(r.p95 for lbl, r, _ in rows if lbl == label)
+        lines.append(
+            f"- {label}: {p95s[len(p95s) // 2]:.1f} ms (runs: "
+            + ", ".join(f"{x:.0f}" for x in p95s)
+            + ")"
         )
     if pg_note:
         lines += ["", pg_note]

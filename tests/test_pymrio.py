@@ -66,7 +66,8 @@ def test_values_equal_pymrio_multipliers_python_api(test_system):
     assert list(economy.resource_ids)[0] == "emission-air"  # the first resource is labour
     assert economy.n_products == 48
     values = economy.values()
-    assert list(values.columns[1:4]) == ["emission-air", "value-added", "emission-water"]
+    # labour first, then the other resources by id (DESIGN.md, canonical order)
+    assert list(values.columns[1:4]) == ["emission-air", "emission-water", "value-added"]
     _check_values(values, test_system, RESOURCES)
 
 

@@ -11,8 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 TINY = {
     "economy.toml": 'name = "Tiny test economy"\nperiod = "test"\n',
     "products.csv": "id,name,unit\ngrain,Grain,t\nbread,Bread,t\nenergy,Energy,MWh\ncare,Care,h\n",
@@ -147,7 +145,9 @@ class ThreadServer:
         self.server.should_exit = True
         self.thread.join(timeout=30)
 
-    def client(self, **kw: Any) -> httpx.Client:
+    def client(self, **kw: Any) -> Any:
+        import httpx
+
         return httpx.Client(base_url=self.url, timeout=60, **kw)
 
 

@@ -327,3 +327,19 @@ def c_export(started: Started) -> str:
     data = started.client.get("/api/export").content
     zf = zipfile.ZipFile(io.BytesIO(data))
     return "\n".join(zf.read(n).decode() for n in zf.namelist())
+
+
+def test_plan_versions_and_audit_lines_cannot_be_changed(started: Started) -> None:
+    c = started.client
+    acc = setup_accounts(c, started.admin_password)
+    job = wait_job(
+        c, c.post("/api/periods/1/plans", json={}, headers=acc.headers["council"]).json()["id"]
+    )
+    db = started.app.state.econplan.db
+    with pytest.raises(PermissionError):
+        with db.write() as s:
+            s.get(PlanVersion, job["plan_id"]).fulfilment = 99.0
+    with pytest.raises(PermissionError):
+        with db.write() as s:
+            s.query(AuditEntry).first().action = "forged"
+    assert c.get(f"/api/plans/{job['plan_id']}").json()["fulfilment"] != 99.0

@@ -137,8 +137,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def is_api(request: Request) -> bool:
         return request.url.path.startswith("/api/")
 
+    # handlers that may render a page (which reads the session from the database) are plain
+    # functions: Starlette runs them in its thread pool, off the event loop
     @app.exception_handler(store.ServiceError)
-    async def service_error(request: Request, exc: store.ServiceError) -> Any:
+    def service_error(request: Request, exc: store.ServiceError) -> Any:
         if is_api(request):
             return JSONResponse({"detail": exc.detail}, status_code=exc.status)
         if exc.status == 401:
@@ -150,7 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return RedirectResponse(exc.url, status_code=303)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> Any:
+    def validation_error(request: Request, exc: RequestValidationError) -> Any:
         if is_api(request):
             from fastapi.encoders import jsonable_encoder
 
@@ -162,7 +164,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return pages.error_page(request, 400, f"bad form: {msgs}")
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> Any:
+    def http_error(request: Request, exc: StarletteHTTPException) -> Any:
         if is_api(request) or request.url.path.startswith("/static"):
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
         return pages.error_page(request, exc.status_code, str(exc.detail))

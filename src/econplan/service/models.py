@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -191,3 +192,15 @@ class AuditEntry(Base):
     entity: Mapped[str] = mapped_column(String(64))
     entity_id: Mapped[str] = mapped_column(String(64), default="")
     detail_json: Mapped[str] = mapped_column(Text, default="{}")
+
+
+@event.listens_for(PlanVersion, "before_update")
+def _plan_versions_are_immutable(_mapper: object, _conn: object, target: PlanVersion) -> None:
+    """A stored plan version is public record: it is never changed (a new run adds one)."""
+    raise PermissionError(f"plan version {target.id} is immutable")
+
+
+@event.listens_for(AuditEntry, "before_update")
+def _audit_is_append_only(_mapper: object, _conn: object, target: AuditEntry) -> None:
+    """The audit log is append-only."""
+    raise PermissionError("the audit log is append-only")

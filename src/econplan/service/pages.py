@@ -177,7 +177,7 @@ def login(
         token,
         httponly=True,
         samesite="lax",
-        secure=state(request).settings.secure_cookies,
+        secure=state(request).settings.secure_cookies or request.url.scheme == "https",
         max_age=int(store.SESSION_LIFETIME.total_seconds()),
     )
     resp.delete_cookie(LOGIN_CSRF_COOKIE)

@@ -831,8 +831,8 @@ def diff_plans(a: PlanVersion, b: PlanVersion) -> dict[str, Any]:
                 va, vb = _num(ra.get(f)), _num(rb.get(f))
                 d = _delta(va, vb)
                 row[f] = {"a": va, "b": vb, "delta": d}
-                if va != vb and not (d is not None and abs(d) <= 1e-12 * max(1, abs(va or 0))):
-                    changed = True
+                if va != vb and not (d is not None and abs(d) <= 1e-9 * max(1.0, abs(va or 0))):
+                    changed = True  # beyond solver noise (1e-9 relative)
             row["changed"] = changed
             rows.append(row)
         return rows
