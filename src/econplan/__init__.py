@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BundleError, EconplanError, InfeasibleError
-from .model import Economy
 from .generate import generate  # noqa: E402  (the function shadows its module on purpose)
+from .model import Economy
 
 __version__ = "0.1.0"
 

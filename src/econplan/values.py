@@ -170,7 +170,7 @@ def labour_choice(problem) -> tuple[np.ndarray, np.ndarray]:
 def choose_techniques(economy) -> tuple[Choice, np.ndarray]:
     """Non-substitution choice by policy iteration; returns ``(choice, labour values)``."""
     economy = Structure.of(economy)
-    n, m = economy.n_products, economy.n_techniques
+    n = economy.n_products
     ok, producible = usable(economy)
     o = np.asarray(economy.output)
     tp = np.asarray(economy.tech_product)

@@ -69,7 +69,8 @@ def verify(bundle: str | Path, plan_dir: str | Path, tol: float = 1e-6) -> Verdi
     tech = economy.techniques.set_index("id")
     levels = act.set_index("technique")["level"].reindex(tech.index)
     if levels.isna().any():
-        return Verdict(False, f"FAIL: activities.csv lacks technique {levels.index[levels.isna()][0]!r}")
+        missing = levels.index[levels.isna()][0]
+        return Verdict(False, f"FAIL: activities.csv lacks technique {missing!r}")
     z = levels.astype(float)
     products = economy.products["id"]
     needs = economy.needs.set_index("product").reindex(products)

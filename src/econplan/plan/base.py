@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     """Termination status of a solve (a string so it serialises as itself)."""
 
     OPTIMAL = "optimal"
@@ -31,7 +31,7 @@ class Status(str, enum.Enum):
     ERROR = "error"
 
 
-class Capability(str, enum.Enum):
+class Capability(enum.StrEnum):
     """What a backend can do; the planner picks a backend by these."""
 
     FULFILMENT = "fulfilment"  # max t, then min resource cost at t*
@@ -41,7 +41,7 @@ class Capability(str, enum.Enum):
     GPU = "gpu"
 
 
-class Objective(str, enum.Enum):
+class Objective(enum.StrEnum):
     FULFILMENT = "fulfilment"
     MIN_LABOUR = "min-labour"
     HARMONY = "harmony"
