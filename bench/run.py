@@ -214,7 +214,7 @@ def _highs_pdlp(pb) -> dict:
     h.setOptionValue("pdlp_d_gap_tol", 1e-4)
     h.setOptionValue("primal_feasibility_tolerance", 1e-4)
     h.setOptionValue("dual_feasibility_tolerance", 1e-4)
-    h.setOptionValue("time_limit", 300.0)
+    h.setOptionValue("time_limit", 120.0)
     lp = highspy.HighsLp()
     lp.num_col_, lp.num_row_ = A.shape[1], A.shape[0]
     lp.col_cost_ = c
@@ -235,7 +235,9 @@ def _highs_pdlp(pb) -> dict:
     return {"seconds": secs, "t": float(sol.col_value[-1]),
             "status": h.modelStatusToString(h.getModelStatus()),
             "method": "highspy solver='pdlp', tolerances 1e-4",
-            "iterations": int(info.pdlp_iteration_count)}
+            "iterations": int(info.pdlp_iteration_count),
+            "gap": float(getattr(info, "primal_dual_objective_error", float("nan"))),
+            "primal_residual": float(info.max_primal_infeasibility)}
 
 
 def _ortools_pdlp(pb) -> dict:
@@ -258,13 +260,21 @@ def _ortools_pdlp(pb) -> dict:
     crit = params.termination_criteria
     crit.simple_optimality_criteria.eps_optimal_relative = 1e-4
     crit.simple_optimality_criteria.eps_optimal_absolute = 1e-4
-    crit.time_sec_limit = 300
+    crit.time_sec_limit = 120
     params.num_threads = 2
     t = time.perf_counter()
     res = pdlp.primal_dual_hybrid_gradient(qp, params)
     secs = time.perf_counter() - t
     log = res.solve_log
-    return {"seconds": secs, "t": float(res.primal_solution[-1]),
+    extra = {}
+    try:
+        ci = log.solution_stats.convergence_information[0]
+        po, do = ci.primal_objective, ci.dual_objective
+        extra = {"gap": abs(po - do) / (1 + abs(po) + abs(do)),
+                 "primal_residual": ci.l_inf_primal_residual}
+    except (AttributeError, IndexError):
+        pass
+    return {**extra, "seconds": secs, "t": float(res.primal_solution[-1]),
             "status": solve_log_pb2.TerminationReason.Name(log.termination_reason),
             "method": "OR-Tools PDLP, eps 1e-4", "iterations": int(log.iteration_count)}
 
@@ -440,7 +450,9 @@ def write_markdown(data: dict) -> None:
                          f"{_fmt(e.get('gap'))}, primal {_fmt(e.get('primal_residual'))}, dual "
                          f"{_fmt(e.get('dual_residual'))}"
                          + ("; **fast fell back to HiGHS**" if e.get("fallback") else "")
-                         + (f"; ref status {r.get('status')}" if r.get("status") else ""))
+                         + (f"; ref status {r.get('status')}" if r.get("status") else "")
+                         + (f", ref gap {_fmt(r.get('gap'))}" if r.get("gap") is not None
+                            else ""))
             if "error" in e or "error" in r:
                 check += f" ERROR: {e.get('error', '')} {r.get('error', '')}"
             lines.append(

@@ -400,7 +400,7 @@ class _Run:
         hard = bool(np.isfinite(self.cap).any()) and m > n
         self.max_master = int(options.extra.get("max_master_iterations", 15 if hard else 40))
         self.max_promoted = int(options.extra.get("max_promoted", 200 if hard else 5000))
-        self.gap_tol = float(options.extra.get("gap", 1e-8))
+        self.gap_tol = float(options.extra.get("gap", 1e-7))
         self.pi: np.ndarray | None = None
         self.x: np.ndarray | None = None
         self.iterations = 0
@@ -563,10 +563,12 @@ class _Run:
         r1 = self._inner(cost, self.ymin + self.d)
         s = float(r1.pi @ self.d)
         cols = [_Column(0.0, r0.z), _Column(1.0, r1.z)]
-        if s < 1 - 1e-10:
+        # |s − 1| below the master's dual accuracy (~1e-9 relative from HiGHS) is "flat":
+        # every t is a maximiser; the duals are rescaled to p·d = 1 at the end
+        if s < 1 - 1e-7:
             cols.append(_Column(1.0, np.maximum(r1.z - r0.z, 0.0), ray=True))
             return 1.0, np.inf, cols, r1.pi, r1.pi, r1.v, r1.v, s, s
-        t = 0.0 if s > 1 + 1e-10 else max(float(t_start), 0.0)
+        t = 0.0 if s > 1 + 1e-7 else max(float(t_start), 0.0)
         h = t - (r0.cost + t * s)
         return t, h, cols, r1.pi, r1.pi, r1.v, r1.v, s, s
 
@@ -623,6 +625,9 @@ class _Run:
         theta = min(1.0, max(0.0, theta))
         p = theta * pL + (1 - theta) * pR
         v1 = theta * vL + (1 - theta) * vR + w
+        pd = float(p @ self.d)
+        if pd > 0 and abs(pd - 1.0) <= 1e-6:  # exact normalisation p·d = 1 (scales the bound)
+            p, u, v1 = p / pd, u / pd, v1 / pd
         Z = np.column_stack([c.z for c in master.cols[: len(alpha)]])
         z1 = Z @ alpha
         t_star = tval

@@ -46,13 +46,11 @@ def context(request: Request) -> Ctx:
         token, via_cookie = request.cookies[SESSION_COOKIE], True
     if not token:
         return Ctx(None, None, None, False)
-    with state(request).db.read() as s:
-        found = store.lookup_session(s, token)
-        if found is None:
-            return Ctx(None, None, None, via_cookie)
-        row, user = found
-        s.expunge(user)
-        return Ctx(user, row.csrf_token, token, via_cookie)
+    found = store.cached_session(state(request).db, token)
+    if found is None:
+        return Ctx(None, None, None, via_cookie)
+    user, csrf = found
+    return Ctx(user, csrf, token, via_cookie)
 
 
 def check_api(request: Request, ctx: Ctx, roles: tuple[str, ...] | None) -> User:

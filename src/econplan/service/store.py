@@ -18,12 +18,13 @@ import math
 import secrets
 import tempfile
 import threading
+import time
 import zipfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, event, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -159,6 +160,7 @@ def set_active(s: Session, actor: User, user_id: int, active: bool) -> User:
     if user.id == actor.id and not active:
         raise ServiceError(400, "you cannot deactivate your own account")
     user.active = active
+    _forget_sessions_at_commit(s)
     if not active:
         s.execute(delete(SessionRow).where(SessionRow.user_id == user.id))
     audit(s, actor.id, "activate" if active else "deactivate", "user", user.id)
@@ -173,6 +175,7 @@ def reset_password(s: Session, actor: User, user_id: int) -> tuple[User, str]:
     password = secrets.token_urlsafe(12)
     user.password_hash = hash_password(password)
     user.must_change_password = True
+    _forget_sessions_at_commit(s)
     s.execute(delete(SessionRow).where(SessionRow.user_id == user.id))
     audit(s, actor.id, "reset_password", "user", user.id)
     return user, password
@@ -213,6 +216,58 @@ def create_session(s: Session, user: User) -> tuple[str, str]:
     return token, csrf
 
 
+# Resolved sessions are cached for a few seconds (a session lookup is most of the cost of a
+# small request). A commit that ends or changes a session or an account clears the cache; the
+# generation counter keeps a lookup that raced with such a commit from re-filling it.
+SESSION_CACHE_SECONDS = 5.0
+_SESSION_CACHE: dict[str, tuple[float, User, str]] = {}
+_SESSION_LOCK = threading.Lock()
+_SESSION_GEN = [0]
+
+
+def _forget_sessions_at_commit(s: Session) -> None:
+    s.info["econplan_forget_sessions"] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(s: Session) -> None:
+    if s.info.pop("econplan_forget_sessions", False):
+        with _SESSION_LOCK:
+            _SESSION_GEN[0] += 1
+            _SESSION_CACHE.clear()
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(s: Session) -> None:
+    s.info.pop("econplan_forget_sessions", None)
+
+
+def cached_session(db: Any, token: str) -> tuple[User, str] | None:
+    """(user, csrf token) of a live session, from the cache or the database."""
+    key = token_sha256(token)
+    now = time.monotonic()
+    with _SESSION_LOCK:
+        hit = _SESSION_CACHE.get(key)
+        gen = _SESSION_GEN[0]
+    if hit is not None and hit[0] > now:
+        return hit[1], hit[2]
+    with db.read() as s:
+        found = lookup_session(s, token)
+        if found is None:
+            return None
+        row, user = found
+        s.expunge(user)
+        csrf = row.csrf_token
+        expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=dt.UTC)
+    left = (expires - utcnow()).total_seconds()
+    with _SESSION_LOCK:
+        if _SESSION_GEN[0] == gen:
+            if len(_SESSION_CACHE) > 10000:
+                _SESSION_CACHE.clear()
+            _SESSION_CACHE[key] = (now + min(SESSION_CACHE_SECONDS, left), user, csrf)
+    return user, csrf
+
+
 def lookup_session(s: Session, token: str | None) -> tuple[SessionRow, User] | None:
     """The live session and its active user for ``token``, or None."""
     if not token or len(token) > 200:
@@ -234,6 +289,7 @@ def lookup_session(s: Session, token: str | None) -> tuple[SessionRow, User] | N
 def end_session(s: Session, token: str) -> None:
     """Log out: delete the session."""
     row = s.get(SessionRow, token_sha256(token))
+    _forget_sessions_at_commit(s)
     if row is not None:
         audit(s, row.user_id, "logout", "session")
         s.delete(row)
@@ -249,6 +305,7 @@ def change_password(s: Session, user: User, old: str, new: str) -> None:
         raise ServiceError(400, "the new password must differ from the old one")
     user.password_hash = hash_password(new)
     user.must_change_password = False
+    _forget_sessions_at_commit(s)
     audit(s, user.id, "change_password", "user", user.id)
 
 
