@@ -419,6 +419,8 @@ def main() -> None:
                 row["agreement"] = float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
             except OSError:
                 pass
+            for f in RESULTS.glob(f".values_{n}_*.npy"):
+                f.unlink()
         row["when"] = time.strftime("%Y-%m-%d %H:%M")
         row["machine"] = machine()
         data[case] = row

@@ -112,3 +112,15 @@ def test_plan_cli_prints_a_short_summary(tmp_path, example_bundle):
     assert len(r.output.strip().splitlines()) <= 12
     q = runner.invoke(app, ["--quiet", "plan", str(example_bundle), "--out", str(tmp_path / "q")])
     assert q.exit_code == 0 and q.output == ""
+
+
+def test_plan_without_needs_is_certified(tmp_path, example_bundle):
+    bundle = tmp_path / "b"
+    shutil.copytree(example_bundle, bundle)
+    (bundle / "needs.csv").unlink()  # optional file: no needs at all
+    out = tmp_path / "p"
+    r = runner.invoke(app, ["plan", str(bundle), "--out", str(out)])
+    assert r.exit_code == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["fulfilment"] == 1.0 and s["labour_used"] == 0.0
+    assert verify(bundle, out).ok

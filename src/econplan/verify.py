@@ -154,7 +154,7 @@ def verify(bundle: str | Path, plan_dir: str | Path, tol: float = 1e-6) -> Verdi
         dual = max(dual, abs(float(p.to_numpy() @ d) - 1.0) if (d > 0).any() else 0.0)
         bound = float(u.to_numpy() @ avail.reindex(u.index).to_numpy()
                       + (v[capped] * cap[capped]).sum() - p.to_numpy() @ ymin_arr)
-        gap = (bound - t) / max(1.0, abs(t))
+        gap = (bound - t) / max(1.0, abs(t)) if (d > 0).any() else 0.0  # t = 1 by convention
         claimed = summary.get("fulfilment")
         claimed_ok = claimed is not None and abs(float(claimed) - t) <= tol * max(1.0, abs(t))
     figures = f"primal {primal:.1e}, dual {dual:.1e}, gap {gap:.1e}"

@@ -91,6 +91,9 @@ def fulfilment_certificate(
     vmax = max(1.0, float(np.abs(v).max(initial=0.0)))
     if (~capped).any():
         dual = max(dual, float(np.abs(v[~capped]).max(initial=0.0)) / vmax)
+    if not mask.any():
+        # no need above its floor: t = 1 by convention, nothing to bound (DESIGN.md)
+        return Certificate(primal, _neg(p, u, v), 0.0, 1.0, t)
     bound = float(u @ b + v[capped] @ cap[capped] - p @ ymin)
     gap = (bound - t) / max(1.0, abs(t))
     return Certificate(primal, dual, gap, bound, t)
