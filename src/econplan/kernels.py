@@ -54,23 +54,30 @@ __all__ = [
     "available_engines",
 ]
 
-try:  # optional: multi-threaded CSR kernels
-    import numba as _nb
+_NUMBA: dict[str, Any] = {}
 
-    @_nb.njit(parallel=True, fastmath=False, cache=True)
-    def _nb_csr_axpy(indptr, indices, data, x, rhs, out):  # pragma: no cover - jitted
+
+def _numba_kernels() -> dict[str, Any]:
+    """Compile (once, cached on disk) the multi-threaded CSR kernels; imported lazily so that
+    numba's import cost (~0.4 GB, seconds) is paid only by those who ask for it."""
+    if _NUMBA:
+        return _NUMBA
+    import numba as nb
+
+    @nb.njit(parallel=True, cache=True)
+    def csr_axpy(indptr, indices, data, x, rhs, out):  # pragma: no cover - jitted
         n = indptr.shape[0] - 1
-        for i in _nb.prange(n):
+        for i in nb.prange(n):
             s = 0.0
             for p in range(indptr[i], indptr[i + 1]):
                 s += data[p] * x[indices[p]]
             out[i] = rhs[i] + s
 
-    @_nb.njit(parallel=True, fastmath=False, cache=True)
-    def _nb_csr_axpy_multi(indptr, indices, data, x, rhs, out):  # pragma: no cover - jitted
+    @nb.njit(parallel=True, cache=True)
+    def csr_axpy_multi(indptr, indices, data, x, rhs, out):  # pragma: no cover - jitted
         n = indptr.shape[0] - 1
         k = x.shape[1]
-        for i in _nb.prange(n):
+        for i in nb.prange(n):
             for c in range(k):
                 out[i, c] = rhs[i, c]
             for p in range(indptr[i], indptr[i + 1]):
@@ -79,15 +86,20 @@ try:  # optional: multi-threaded CSR kernels
                 for c in range(k):
                     out[i, c] += a * x[h, c]
 
-    HAVE_NUMBA = True
-except Exception:  # pragma: no cover - numba missing or broken
-    HAVE_NUMBA = False
+    _NUMBA.update(axpy=csr_axpy, axpy_multi=csr_axpy_multi)
+    return _NUMBA
+
+
+def _have_numba() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("numba") is not None
 
 
 def available_engines() -> list[str]:
     """SpMV engines usable here: always "scipy"; "numba" and "torch" when importable."""
     engines = ["scipy"]
-    if HAVE_NUMBA:
+    if _have_numba():
         engines.append("numba")
     try:
         import torch  # noqa: F401
@@ -124,8 +136,10 @@ class CsrOperator:
         self.shape = M.shape
         self.nnz = M.nnz
         self.M = M
-        if self.engine == "numba" and not HAVE_NUMBA:
-            raise EconplanError("engine 'numba' requested but numba is not installed")
+        if self.engine == "numba":
+            if not _have_numba():
+                raise EconplanError("engine 'numba' requested but numba is not installed")
+            self._nb = _numba_kernels()
         if self.engine == "torch":
             import torch
 
@@ -164,10 +178,8 @@ class CsrOperator:
         """Return ``rhs + M x`` (x: vector (n,) or block (n, k))."""
         if self.engine == "numba":
             out = np.empty_like(rhs)
-            if x.ndim == 1:
-                _nb_csr_axpy(self.M.indptr, self.M.indices, self.M.data, x, rhs, out)
-            else:
-                _nb_csr_axpy_multi(self.M.indptr, self.M.indices, self.M.data, x, rhs, out)
+            kern = self._nb["axpy"] if x.ndim == 1 else self._nb["axpy_multi"]
+            kern(self.M.indptr, self.M.indices, self.M.data, x, rhs, out)
             return out
         if self.engine == "torch":
             if x.ndim == 1:
