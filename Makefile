@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 
-.PHONY: demo test bench lint serve sysdeps venv clean
+.PHONY: demo test bench bench-quick lint serve sysdeps venv clean
 
 venv: $(VENV)/.installed
 
@@ -22,9 +22,16 @@ demo: venv
 test: venv sysdeps
 	$(PY) -m pytest
 
-## bench: benchmarks beside their references; writes bench/RESULTS.md
+## bench: benchmarks beside their references (~1 h: references time out at 180 s, and
+## the service bench runs 1000 SIGKILL cycles); writes bench/RESULTS.md
 bench: venv
+	$(PY) -m pip install -q -e ".[bench]"
+	$(PY) bench/service.py
 	$(PY) bench/run.py
+
+## bench-quick: the small cases only
+bench-quick: venv
+	$(PY) bench/run.py --quick
 
 lint: venv
 	$(BIN)/ruff check src tests bench

@@ -2,7 +2,7 @@
 
 Usage (from the repository root)::
 
-    python bench/run.py            # all cases (long: ~10-20 min on 2 cores)
+    python bench/run.py            # all cases (~30 min on 2 cores: references time out at 180 s)
     python bench/run.py --quick    # the small cases only
     python bench/run.py --only values_1e6 --only plan_1e4x2_caps
 
@@ -37,8 +37,8 @@ CASES: dict[str, tuple[str, bool]] = {
     "values_1e4": ("values, 1e4 products (3 resources) vs SciPy spsolve", True),
     "values_1e5": ("values, 1e5 products (3 resources) vs SciPy spsolve", False),
     "values_1e6": ("values, 1e6 products (labour) vs SciPy BiCGSTAB", False),
-    "plan_1e3": ("plan, 1e3 products x 2, no capacities vs linprog-HiGHS", True),
-    "plan_1e4": ("plan, 1e4 products x 2, no capacities vs linprog-HiGHS", False),
+    "plan_1e3": ("plan, 1e3 products x 2, no capacities vs HiGHS", True),
+    "plan_1e4": ("plan, 1e4 products x 2, no capacities vs HiGHS", False),
     "plan_1e4x2_caps": ("plan, 1e4 x 2 with capacities and floors vs HiGHS", False),
     "plan_1e5x2_caps": ("plan, 1e5 x 2 with capacities vs HiGHS PDLP / OR-Tools PDLP", False),
     "plan_1e5": ("plan, 1e5 products x 2, no capacities vs HiGHS", False),
@@ -99,6 +99,7 @@ def side_values(n: int, which: str) -> dict:
         bytes_moved = Q.nnz * (8 + 4) + n * (8 * 3 + 4)
         out["spmv_seconds"] = spmv
         out["spmv_GBps"] = bytes_moved / spmv / 1e9
+        out["peak_MiB"] = _peak_mib()  # before the bandwidth probe's own arrays
         a = np.ones(20_000_000)
         b = np.empty_like(a)
         t = time.perf_counter()
@@ -386,14 +387,14 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="only the small cases")
     ap.add_argument("--only", action="append", default=[], help="run only this case (repeatable)")
     ap.add_argument("--side", help=argparse.SUPPRESS)
-    ap.add_argument("--timeout", type=float, default=900.0, help="seconds per side")
+    ap.add_argument("--timeout", type=float, default=180.0, help="seconds per side (default 180)")
     args = ap.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     if args.side:
         case, side = args.side.split(":")
         fn = dict(SIDES[case])[side]
         out = fn()
-        out["peak_MiB"] = _peak_mib()
+        out.setdefault("peak_MiB", _peak_mib())
         print(json.dumps(out, default=float))
         return
     unknown = [c for c in args.only if c not in CASES]
@@ -444,6 +445,10 @@ def write_markdown(data: dict) -> None:
             r = row[ref]
             ratio = (r.get("seconds") / e["seconds"]
                      if r.get("seconds") and e.get("seconds") else None)
+            ratio_s = _fmt(ratio, ".2f")
+            if ratio is None and e.get("seconds") and "timed out after" in r.get("error", ""):
+                limit = float(r["error"].split("after")[1].split()[0])
+                ratio_s = f"> {limit / e['seconds']:.1f}"  # the reference did not finish
             if case.startswith("values"):
                 check = (f"agreement {_fmt(row.get('agreement'))}, residual "
                          f"{_fmt(e.get('residual'))}, {e.get('sweeps')} sweeps ({e.get('engine')})")
@@ -459,7 +464,7 @@ def write_markdown(data: dict) -> None:
                 check += f" ERROR: {e.get('error', '')} {r.get('error', '')}"
             lines.append(
                 f"| {case} | {_fmt(e.get('seconds'))} | {r.get('method', ref)} | "
-                f"{_fmt(r.get('seconds'))} | {_fmt(ratio, '.2f')} | "
+                f"{_fmt(r.get('seconds'))} | {ratio_s} | "
                 f"{_fmt(e.get('peak_MiB'), '.0f')} | {_fmt(r.get('peak_MiB'), '.0f')} | {check} |")
         if case.startswith("values") and e.get("seconds"):
             n = float(case.split("_")[1])
@@ -495,8 +500,20 @@ def write_markdown(data: dict) -> None:
         lines.append(f"| {n:.0e} | {s:.3g} | {_fmt(ref_s.get(n))} |")
     _svg(scaling, RESULTS / "scaling.svg")
     lines += ["", "![time against n](results/scaling.svg)", ""]
-    machines = sorted({row.get("machine", "") for row in data.values()})
-    lines += ["Machines: " + "; ".join(machines), ""]
+    lines += [
+        "", "Issue 5 targets, plainly: values at 1e6 are ~11x faster than BiCGSTAB and agree to "
+        "1e-8, but take ~0.6 s in all (0.4-0.5 s in the iterative kernel; 13 SpMVs of 20M "
+        "entries at the measured SpMV rate are ~0.3 s by themselves), not 0.3 s. Plans *with "
+        "capacities and alternatives* (plan_*_caps) are not solved by the decomposition: it "
+        "hands them to HiGHS (after ~2 s at 1e4), and HiGHS did not finish within the limits "
+        "here; the 1e6 x 2 capacity case was therefore not run. Without capacities the "
+        "structured planner certifies (gap < 1e-7) at every size up to 1e6.", ""]
+    machines = sorted({row.get("machine", "").split("; load")[0] for row in data.values()})
+    loads = [row.get("machine", "").split("load average at start ")[-1].split()[0]
+             for row in data.values() if "load average" in row.get("machine", "")]
+    lines += ["Machine: " + "; ".join(machines) + f". Load average (1 min) when each case "
+              f"started: {', '.join(loads)} — the 2 cores were shared with other sessions, so "
+              "absolute times are pessimistic and noisy; ratios come from the same run.", ""]
     (RESULTS / "econplan.md").write_text("\n".join(lines), encoding="utf-8")
     assemble()
 

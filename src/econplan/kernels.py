@@ -127,8 +127,18 @@ class CsrOperator:
     on ``device``, default CPU; vectors are then torch tensors). Converting M happens once.
     """
 
-    def __init__(self, M: sp.sparray | sp.spmatrix, engine: str | None = None, device: str = "cpu"):
+    def __init__(
+        self,
+        M: sp.sparray | sp.spmatrix,
+        engine: str | None = None,
+        device: str = "cpu",
+        row_scale: np.ndarray | None = None,
+    ):
         self.engine = engine or _default_engine()
+        if row_scale is not None and self.engine != "scipy":
+            M = sp.diags_array(row_scale) @ sp.csr_array(M)  # fold the scale in once
+            row_scale = None
+        self.row_scale = row_scale  # scipy: x ↦ rhs + diag(row_scale) M x without a copy of M
         M = sp.csr_array(M)
         if M.nnz < 2**31 and M.shape[0] < 2**31:
             M.indices = M.indices.astype(np.int32, copy=False)
@@ -185,6 +195,11 @@ class CsrOperator:
             if x.ndim == 1:
                 return rhs + (self.T @ x.unsqueeze(1)).squeeze(1)
             return rhs + self.T @ x
+        if self.row_scale is not None:
+            y = self.M @ x
+            y *= self.row_scale if y.ndim == 1 else self.row_scale[:, None]
+            y += rhs
+            return y
         return rhs + self.M @ x
 
 
@@ -453,8 +468,15 @@ def solve_values(
             max_policy_iterations=max_policy_iterations,
         )
         sweeps += s
-    Q = chosen_input_matrix(A, output, choice)
-    op = CsrOperator(Q.T, engine)
+    identity = m == n and np.array_equal(choice, np.arange(n))
+    if identity and (engine or _default_engine()) == "scipy":
+        # Qᵀ = diag(1/o) Aᵀ: use Aᵀ (a free CSR view of A's CSC) and scale per sweep, so the
+        # 20M-entry matrix is never copied or rescaled
+        QT = sp.csr_array(A.T)
+        op = CsrOperator(QT, engine, row_scale=1.0 / output)
+    else:
+        QT = chosen_input_matrix(A, output, choice).T
+        op = CsrOperator(QT, engine)
     Rc = Rd[:, choice] / output[choice]  # k × n
     # one resource: a plain vector (SciPy's SpMV is ~1.5x faster than its 1-column SpMM)
     rhs = op.asarray(np.ascontiguousarray(Rc[0] if k == 1 else Rc.T))
@@ -470,9 +492,12 @@ def solve_values(
         )
     # checked residual in the original units, per resource row: ‖λ(B−A)_c − r_c‖ / ‖r_c‖
     resid = 0.0
-    QT = Q.T.tocsr()
+    QT = sp.csr_array(QT)
     for r in range(k):
-        lhs = values[:, r] - QT @ values[:, r]
+        qv = QT @ values[:, r]
+        if op.row_scale is not None:
+            qv = qv * op.row_scale
+        lhs = values[:, r] - qv
         scale = np.linalg.norm(Rc[r])
         if scale > 0:
             resid = max(resid, float(np.linalg.norm(lhs - Rc[r]) / scale))

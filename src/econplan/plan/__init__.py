@@ -39,9 +39,10 @@ try:  # the structured first-order backend (issue 5) when present
 except ImportError:  # pragma: no cover - optional module
     pass
 
-#: Default solver switches from HiGHS to ``fast`` above this many techniques (measured in
-#: bench/RESULTS.md).
-FAST_ABOVE = 50_000
+#: Default solver switches from HiGHS to ``fast`` above this many techniques: measured in
+#: bench/RESULTS.md, HiGHS's simplex needs > 180 s at 1e4 products × 2 techniques, where
+#: ``fast`` certifies in ~1 s (and hands over to HiGHS itself when it cannot certify).
+FAST_ABOVE = 20_000
 
 
 def default_solver(economy: Economy) -> str:

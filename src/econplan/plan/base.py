@@ -109,8 +109,8 @@ class SolverResult:
     ``price`` (n,) balance duals ≥ 0 in cost units, ``resource_price`` (k,) and
     ``capacity_price`` (m,) ≥ 0 in cost units.
     For ``min-labour`` the stage-2 problem is min c·z s.t. Mz ≥ y, Rz ≤ b, z ≤ cap and ``t`` = 1.
-    ``blocking`` (infeasible only): list of dicts {"kind": "resource"|"capacity", "id": index,
-    "lacking": amount}.
+    ``blocking`` (infeasible only): list of dicts {"kind": "resource"|"capacity",
+    "index": resource or technique index, "lacking": amount}.
     """
 
     status: Status

@@ -442,14 +442,24 @@ class _Run:
         master = _Master(self.R, self.b, self.cap, None)
         # first column: the floors (t = 0) at labour-like cost
         c = self.c0 if np.any(self.c0 > 0) else np.asarray(self.R.sum(axis=0)).ravel()
-        for t in (0.0, 1.0):
-            while True:
-                r = self._inner(c, self.ymin + t * self.d)
-                if r.exhausted.any():
-                    self._promote(r.exhausted, master)
-                    continue
-                break
-            master.cols.append(_Column(t, r.z))
+        costs = [c]
+        if self.opt.extra.get("resource_columns", True):
+            # one starting plan per resource that is cheapest in it (plus a little of the cost
+            # weight to break ties): the master can trade resources off from the first round
+            scale = float(np.abs(c).max()) or 1.0
+            for r in range(self.R.shape[0]):
+                row = np.asarray(self.R[[r]].toarray()).ravel()
+                if row.any():
+                    costs.append(row / float(np.abs(row).max()) + 1e-3 * c / scale)
+        for cost in costs:
+            for t in (0.0, 1.0):
+                while True:
+                    r = self._inner(cost, self.ymin + t * self.d)
+                    if r.exhausted.any():
+                        self._promote(r.exhausted, master)
+                        continue
+                    break
+                master.cols.append(_Column(t, r.z))
         ws = self.opt.warm_start
         if ws is not None and ws.z is not None and len(ws.z) == self.pb.m:
             zw = np.asarray(ws.z, dtype=np.float64)
