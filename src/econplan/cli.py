@@ -27,7 +27,11 @@ app = typer.Typer(
     "  econplan values eco --out eco-values\n\n"
     "  econplan plan eco --out eco-plan\n\n"
     "  econplan verify eco eco-plan\n\n"
-    "  econplan explain eco-plan",
+    "  econplan explain eco-plan --product P000001\n\n"
+    "  econplan import ibge --year 2021 --level 68 --out brazil\n\n"
+    "  econplan import pymrio mrio-folder --out eco --resource \"Factor Inputs:Value Added\"\n\n"
+    "  econplan demo --out demo-out\n\n"
+    "  econplan serve --port 8000",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
