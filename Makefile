@@ -11,7 +11,11 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[service,test,dask]"
+	$(PY) -m pip install -q -e ".[service,test,dask,fast]"
+	@# PyTorch (the non-default array engine, tested on CPU): only from a local CPU wheel,
+	@# never a multi-GB CUDA download; without it the torch tests skip and say so.
+	@if ls /opt/wheels/torch-*+cpu-*.whl >/dev/null 2>&1; then \
+	  $(PY) -m pip install -q "torch==2.13.0" || echo "torch not installed (tests skip)"; fi
 	touch $@
 
 ## demo: create .venv, install, plan the bundled example economy and print a summary
