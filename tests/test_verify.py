@@ -28,6 +28,9 @@ def planned(request, tmp_path, example_bundle, generated):
         e = econplan.load(generated(100, 2, seed=22))
         res = e.resources.copy()
         res["available"] = 1e12
+        free = e.replace(resources=res)
+        co2 = free.plan(objective="min-labour").resources.set_index("resource").loc["co2", "used"]
+        res.loc[res["id"] == "co2", "available"] = 0.97 * co2  # binds: cleaner techniques
         bundle = tmp_path / "ml"
         econplan.write_bundle(e.replace(resources=res), bundle)
         objective = "min-labour"
