@@ -128,7 +128,13 @@ def verify(bundle: str | Path, plan_dir: str | Path, tol: float = 1e-6) -> Verdi
     rin = pd.Series(ru["amount"].to_numpy() * u.reindex(ru["resource"]).to_numpy()).groupby(
         ru["technique"].to_numpy()).sum().reindex(tech.index, fill_value=0.0).to_numpy()
     lhs = gain - pin - rin - v.to_numpy()
-    mag = np.abs(gain) + np.abs(pin) + np.abs(rin) + np.abs(v.to_numpy())
+    # size of each inequality: ‖p‖∞·(output + Σ inputs) + ‖u‖∞·Σ resource use + |v_j|
+    pmax = float(p.abs().max()) if len(p) else 0.0
+    umax = float(u.abs().max()) if len(u) else 0.0
+    in_sum = inp.groupby("technique")["amount"].sum().reindex(tech.index, fill_value=0.0)
+    ru_sum = ru.groupby("technique")["amount"].sum().reindex(tech.index, fill_value=0.0)
+    mag = (pmax * (tech["output"].to_numpy() + in_sum.to_numpy()) + umax * ru_sum.to_numpy()
+           + np.abs(v.to_numpy()))
     if objective == "min-labour":
         costs = economy.meta.get("costs") or {}
         w = pd.Series({rid: float(costs.get(rid, 1.0 if i == 0 else 0.0))
