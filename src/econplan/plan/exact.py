@@ -68,8 +68,7 @@ class ExactSolver(ABC):
             pd_ = float(p @ d)
             if pd_ > 0:
                 p, u, v = p / pd_, u / pd_, v / pd_
-        lp2 = stage2(pb, t * (1 - T_SLACK) if t > 0 else 0.0)
-        status, z, y2 = self.solve_lp(lp2, options)
+        lp2, status, z, y2 = self.stage2_backoff(pb, t, options)
         if status == Status.INFEASIBLE:
             return self._infeasible(pb, pb.ymin, options)
         if status != Status.OPTIMAL:
@@ -80,6 +79,20 @@ class ExactSolver(ABC):
             price=np.maximum(y2[:n], 0.0), resource_price=np.maximum(-y2[n:], 0.0),
             capacity_price=np.where(capped, np.maximum(-rc2, 0.0), 0.0),
         )
+
+    def stage2_backoff(self, pb: PlanProblem, t: float, options: SolverOptions,
+                       slacks: tuple[float, ...] = (T_SLACK, 1e-8, 1e-7)):
+        """Stage 2 at t ≥ t*(1 − slack). When stage 1's t* sits a hair above what is exactly
+        attainable, stage 2 at the tightest slack is numerically on the edge of infeasible and
+        solvers stall; each retry relaxes the slack tenfold (the certificate's gap then
+        reports the difference). Returns ``(lp, status, z, y)``."""
+        status, z, y2, lp2 = Status.ERROR, np.array([]), np.array([]), None
+        for slack in slacks:
+            lp2 = stage2(pb, t * (1 - slack) if t > 0 else 0.0)
+            status, z, y2 = self.solve_lp(lp2, options)
+            if status == Status.OPTIMAL:
+                break
+        return lp2, status, z, y2
 
     def _min_labour(self, pb: PlanProblem, options: SolverOptions) -> SolverResult:
         n, m = pb.n, pb.m

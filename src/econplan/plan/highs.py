@@ -112,7 +112,20 @@ class HighsSolver(ExactSolver):
         self._configure(h, options)
         self._load(h, lp)
         h.run()
-        return self._result(h)
+        result = self._result(h)
+        if result[0] == Status.ERROR and "scale" not in options.extra:
+            # the unscaled simplex can stall on badly scaled rows ("unknown"): retry with
+            # HiGHS's own scaling, then with its interior point + crossover
+            for extra in ({"scale": 1}, {"scale": 1, "highs_solver": "ipm"}):
+                opts = SolverOptions(**{**options.__dict__, "extra": {**options.extra, **extra}})
+                h = new_highs()
+                self._configure(h, opts)
+                self._load(h, lp)
+                h.run()
+                result = self._result(h)
+                if result[0] != Status.ERROR:
+                    break
+        return result
 
     def _shift_rows(self, h: highspy.Highs, lp: LP, x: np.ndarray, y: np.ndarray,
                     rounds: int = 3) -> tuple[Status, np.ndarray, np.ndarray]:
@@ -161,8 +174,8 @@ class HighsSolver(ExactSolver):
         status, x, y = self._result(h)
         if status == Status.INFEASIBLE:
             return self._infeasible(pb, pb.ymin, options)
-        if status != Status.OPTIMAL:
-            return SolverResult(status=status, message=f"stage 1 ended: {status.value}")
+        if status != Status.OPTIMAL:  # HiGHS gave up from the crash basis: start cold
+            return super()._fulfilment(pb, options)
         t = float(x[m])
         rc = lp.c - lp.A.T @ y
         p = np.maximum(y[:n], 0.0)
@@ -179,11 +192,18 @@ class HighsSolver(ExactSolver):
         status, z, y2 = self._result(h)
         if status == Status.OPTIMAL:
             status, z, y2 = self._shift_rows(h, lp, z, y2)
+            z = refine(h, lp, z)
+        else:
+            # the hot start failed (HiGHS can end "unknown" after the model change): solve
+            # stage 2 afresh, relaxing t_lo step by step if it is on the edge of infeasible
+            lp2, status, z2, y2b = self.stage2_backoff(pb, t, options)
+            if status == Status.OPTIMAL:
+                z = np.concatenate([z2, [0.0]])
+                y2 = y2b
         if status == Status.INFEASIBLE:
             return self._infeasible(pb, pb.ymin, options)
         if status != Status.OPTIMAL:
             return SolverResult(status=status, t=t, message=f"stage 2 ended: {status.value}")
-        z = refine(h, lp, z)
         rc2 = c2 - lp.A.T @ y2
         return SolverResult(
             status=Status.OPTIMAL, t=t, z=np.maximum(z[:m], 0.0), p=p, u=u, v=v,

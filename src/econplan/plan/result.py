@@ -48,7 +48,8 @@ class Plan:
     @property
     def fulfilment(self) -> float:
         """t* of the plan (NaN when not optimal)."""
-        return float(self.summary.get("fulfilment", float("nan")))
+        value = self.summary.get("fulfilment")
+        return float("nan") if value is None else float(value)
 
     @property
     def ok(self) -> bool:
