@@ -17,6 +17,34 @@ from .base import Capability, Objective, PlanProblem, SolverOptions, SolverResul
 from .formulation import LP, T_SLACK, elastic, stage1, stage2
 
 
+def stage1_duals(pb: PlanProblem, lp: LP, x: np.ndarray, y: np.ndarray
+                 ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+    """t* and the certificate duals (p, u, v) from stage 1's primal x and row duals y,
+    normalised so that p·d = 1 (DESIGN.md, "The certificate"); v only on capacitated
+    techniques, from the reduced costs ``c − Aᵀy``."""
+    n, m = pb.n, pb.m
+    rc = lp.c - lp.A.T @ y
+    p = np.maximum(y[:n], 0.0)
+    u = np.maximum(-y[n:], 0.0)
+    v = np.where(np.isfinite(pb.cap), np.maximum(-rc[:m], 0.0), 0.0)
+    pd_ = float(p @ (pb.y - pb.ymin))
+    if pd_ > 0:
+        p, u, v = p / pd_, u / pd_, v / pd_
+    return float(x[m]), p, u, v
+
+
+def cost_duals(pb: PlanProblem, lp: LP, y: np.ndarray) -> dict[str, np.ndarray]:
+    """Valuations of a resource-minimising LP (stage 2 or min-labour) from its row duals y:
+    product prices, resource prices and capacity prices, in cost units per unit."""
+    n, m = pb.n, pb.m
+    rc = lp.c - lp.A.T @ y
+    return {
+        "price": np.maximum(y[:n], 0.0),
+        "resource_price": np.maximum(-y[n:], 0.0),
+        "capacity_price": np.where(np.isfinite(pb.cap), np.maximum(-rc[:m], 0.0), 0.0),
+    }
+
+
 class ExactSolver(ABC):
     """Base class of exact (vertex) LP backends."""
 
@@ -46,7 +74,6 @@ class ExactSolver(ABC):
     def _fulfilment(self, pb: PlanProblem, options: SolverOptions) -> SolverResult:
         n, m, k = pb.n, pb.m, pb.k
         d = pb.y - pb.ymin
-        capped = np.isfinite(pb.cap)
         if not (d > 0).any():
             # nothing above the floors: t is 1 by convention; the plan meets the floors
             t = 1.0
@@ -60,25 +87,14 @@ class ExactSolver(ABC):
                 return self._infeasible(pb, pb.ymin, options)
             if status != Status.OPTIMAL:
                 return SolverResult(status=status, message=f"stage 1 ended: {status.value}")
-            t = float(x[m])
-            rc = lp.c - lp.A.T @ y
-            p = np.maximum(y[:n], 0.0)
-            u = np.maximum(-y[n:], 0.0)
-            v = np.where(capped, np.maximum(-rc[:m], 0.0), 0.0)
-            pd_ = float(p @ d)
-            if pd_ > 0:
-                p, u, v = p / pd_, u / pd_, v / pd_
+            t, p, u, v = stage1_duals(pb, lp, x, y)
         lp2, status, z, y2 = self.stage2_backoff(pb, t, options)
         if status == Status.INFEASIBLE:
             return self._infeasible(pb, pb.ymin, options)
         if status != Status.OPTIMAL:
             return SolverResult(status=status, t=t, message=f"stage 2 ended: {status.value}")
-        rc2 = lp2.c - lp2.A.T @ y2
-        return SolverResult(
-            status=Status.OPTIMAL, t=t, z=np.maximum(z, 0.0), p=p, u=u, v=v,
-            price=np.maximum(y2[:n], 0.0), resource_price=np.maximum(-y2[n:], 0.0),
-            capacity_price=np.where(capped, np.maximum(-rc2, 0.0), 0.0),
-        )
+        return SolverResult(status=Status.OPTIMAL, t=t, z=np.maximum(z, 0.0), p=p, u=u, v=v,
+                            **cost_duals(pb, lp2, y2))
 
     def stage2_backoff(self, pb: PlanProblem, t: float, options: SolverOptions,
                        slacks: tuple[float, ...] = (T_SLACK, 1e-8, 1e-7)):
@@ -95,20 +111,14 @@ class ExactSolver(ABC):
         return lp2, status, z, y2
 
     def _min_labour(self, pb: PlanProblem, options: SolverOptions) -> SolverResult:
-        n, m = pb.n, pb.m
-        capped = np.isfinite(pb.cap)
         lp = stage2(pb, 1.0, exact_targets=True)
         status, z, y = self.solve_lp(lp, options)
         if status == Status.INFEASIBLE:
             return self._infeasible(pb, pb.y, options)
         if status != Status.OPTIMAL:
             return SolverResult(status=status, message=f"min-labour ended: {status.value}")
-        rc = lp.c - lp.A.T @ y
-        return SolverResult(
-            status=Status.OPTIMAL, t=1.0, z=np.maximum(z, 0.0),
-            price=np.maximum(y[:n], 0.0), resource_price=np.maximum(-y[n:], 0.0),
-            capacity_price=np.where(capped, np.maximum(-rc[:m], 0.0), 0.0),
-        )
+        return SolverResult(status=Status.OPTIMAL, t=1.0, z=np.maximum(z, 0.0),
+                            **cost_duals(pb, lp, y))
 
     def _infeasible(self, pb: PlanProblem, floors: np.ndarray,
                     options: SolverOptions) -> SolverResult:

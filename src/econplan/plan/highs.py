@@ -12,7 +12,7 @@ import highspy
 import numpy as np
 
 from .base import PlanProblem, SolverOptions, SolverResult, Status
-from .exact import ExactSolver
+from .exact import ExactSolver, cost_duals, stage1_duals
 from .formulation import LP, T_SLACK, stage1
 
 _STATUS = {
@@ -158,11 +158,10 @@ class HighsSolver(ExactSolver):
         """Both stages in one HiGHS instance: stage 1 from a crash basis built from the
         non-substitution technique choice; stage 2 by fixing t at t*(1 − 1e-9) and swapping
         the objective, so the simplex restarts from stage 1's optimal basis."""
-        n, m = pb.n, pb.m
+        m = pb.m
         d = pb.y - pb.ymin
         if not (d > 0).any() or options.extra.get("crash") is False:
             return super()._fulfilment(pb, options)
-        capped = np.isfinite(pb.cap)
         lp, S = stage1(pb)
         h = new_highs()
         self._configure(h, options)
@@ -176,18 +175,12 @@ class HighsSolver(ExactSolver):
             return self._infeasible(pb, pb.ymin, options)
         if status != Status.OPTIMAL:  # HiGHS gave up from the crash basis: start cold
             return super()._fulfilment(pb, options)
-        t = float(x[m])
-        rc = lp.c - lp.A.T @ y
-        p = np.maximum(y[:n], 0.0)
-        u = np.maximum(-y[n:], 0.0)
-        v = np.where(capped, np.maximum(-rc[:m], 0.0), 0.0)
-        pd_ = float(p @ d)
-        if pd_ > 0:
-            p, u, v = p / pd_, u / pd_, v / pd_
+        t, p, u, v = stage1_duals(pb, lp, x, y)
         t_lo = t * (1 - T_SLACK) if t > 0 else 0.0
         h.changeColBounds(m, t_lo, t_lo)
-        c2 = np.concatenate([pb.c, [0.0]])
-        h.changeColsCost(m + 1, np.arange(m + 1, dtype=np.int32), c2)
+        lp2 = LP(c=np.concatenate([pb.c, [0.0]]), A=lp.A, row_lo=lp.row_lo, row_hi=lp.row_hi,
+                 col_lo=lp.col_lo, col_hi=lp.col_hi)  # stage 2 as HiGHS now holds it
+        h.changeColsCost(m + 1, np.arange(m + 1, dtype=np.int32), lp2.c)
         h.run()
         status, z, y2 = self._result(h)
         if status == Status.OPTIMAL:
@@ -204,13 +197,9 @@ class HighsSolver(ExactSolver):
             return self._infeasible(pb, pb.ymin, options)
         if status != Status.OPTIMAL:
             return SolverResult(status=status, t=t, message=f"stage 2 ended: {status.value}")
-        rc2 = c2 - lp.A.T @ y2
-        return SolverResult(
-            status=Status.OPTIMAL, t=t, z=np.maximum(z[:m], 0.0), p=p, u=u, v=v,
-            price=np.maximum(y2[:n], 0.0), resource_price=np.maximum(-y2[n:], 0.0),
-            capacity_price=np.where(capped, np.maximum(-rc2[:m], 0.0), 0.0),
-            iterations=int(h.getInfo().simplex_iteration_count),
-        )
+        return SolverResult(status=Status.OPTIMAL, t=t, z=np.maximum(z[:m], 0.0), p=p, u=u, v=v,
+                            iterations=int(h.getInfo().simplex_iteration_count),
+                            **cost_duals(pb, lp2, y2))
 
 
 def refine(h: highspy.Highs, lp: LP, x: np.ndarray, rounds: int = 2) -> np.ndarray:
