@@ -389,11 +389,6 @@ def _fmt_float(x: float) -> str:
     return repr(float(x))
 
 
-def table_frame(economy: Economy, name: str) -> pd.DataFrame:
-    """The table ``name`` of ``economy`` in bundle form (capacity NaN = none)."""
-    return getattr(economy, name)
-
-
 def write_tables(meta: dict, tables: Tables, path: str | Path, format: str = "csv") -> Path:
     """Write ``meta`` and ``tables`` as a bundle folder at ``path`` (atomically)."""
     path = Path(path)

@@ -23,7 +23,6 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import scipy.sparse.csgraph as csgraph
-import scipy.sparse.linalg as spla
 
 from .errors import BundleError, EconplanError
 
@@ -136,28 +135,9 @@ def solve_left(Mc: sp.csc_array, rhs: np.ndarray, tol: float = 1e-13) -> np.ndar
         if not np.all(np.isfinite(x)):
             raise np.linalg.LinAlgError("singular system")
         return x
-    return _iterative_left(Mc, rhs, tol)
+    from .kernels import solve_left as iterative
 
-
-def _iterative_left(Mc: sp.csc_array, rhs: np.ndarray, tol: float) -> np.ndarray:
-    try:
-        from .kernels import solve_left as fast
-    except ImportError:
-        fast = None
-    if fast is not None:
-        return fast(Mc, rhs, tol=tol)
-    # Fallback: GMRES on Mc^T with Jacobi scaling, to a checked residual.
-    MT = sp.csr_matrix(Mc.T)
-    d = MT.diagonal()
-    out = []
-    for r in rhs:
-        x, info = spla.gmres(MT, r, rtol=tol, atol=0, restart=50, maxiter=2000,
-                             M=sp.diags(1 / d))
-        res = np.linalg.norm(MT @ x - r) / max(np.linalg.norm(r), 1e-300)
-        if info != 0 or res > 1e-9:
-            raise RuntimeError(f"value solve did not converge (residual {res:.2e})")
-        out.append(x)
-    return np.vstack(out)
+    return iterative(Mc, rhs, tol=tol)
 
 
 def labour_choice(problem) -> tuple[np.ndarray, np.ndarray]:
@@ -171,12 +151,9 @@ def choose_techniques(economy) -> tuple[Choice, np.ndarray]:
     """Non-substitution choice by policy iteration; returns ``(choice, labour values)``."""
     economy = Structure.of(economy)
     n = economy.n_products
-    ok, producible = usable(economy)
+    ok, producible, lab, technique = _direct_labour_choice(economy)
     o = np.asarray(economy.output)
     tp = np.asarray(economy.tech_product)
-    lab = economy.R[[economy.labour_index], :].toarray().ravel()
-    cost = np.where(ok, lab / o, np.inf)
-    technique = _argmin_by_product(cost, tp, n)
     A = economy.A
     lam = np.zeros(n)
     for _ in range(200):
@@ -190,6 +167,17 @@ def choose_techniques(economy) -> tuple[Choice, np.ndarray]:
             return choice, lam
         technique = new
     raise RuntimeError("technique choice did not settle in 200 rounds")
+
+
+def _direct_labour_choice(economy: Structure
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The starting policy: per product, the usable technique with least direct labour per
+    unit of output. Returns ``(usable_j, producible_i, labour row, technique per product)``."""
+    ok, producible = usable(economy)
+    lab = economy.R[[economy.labour_index], :].toarray().ravel()
+    cost = np.where(ok, lab / np.asarray(economy.output), np.inf)
+    technique = _argmin_by_product(cost, np.asarray(economy.tech_product), economy.n_products)
+    return ok, producible, lab, technique
 
 
 def _argmin_by_product(cost: np.ndarray, tp: np.ndarray, n: int) -> np.ndarray:
@@ -242,12 +230,8 @@ def choose_techniques_safe(economy: Economy) -> tuple[Choice, np.ndarray]:
         return choose_techniques(economy)
     except (RuntimeError, np.linalg.LinAlgError, EconplanError):
         economy = Structure.of(economy)
-        n = economy.n_products
-        ok, producible = usable(economy)
-        o = np.asarray(economy.output)
-        lab = economy.R[[economy.labour_index], :].toarray().ravel()
-        tech = _argmin_by_product(np.where(ok, lab / o, np.inf), economy.tech_product, n)
-        return Choice(tech, producible), np.full(n, np.nan)
+        _, producible, _, technique = _direct_labour_choice(economy)
+        return Choice(technique, producible), np.full(economy.n_products, np.nan)
 
 
 def _block_ok(Mc: sp.csc_array, o: np.ndarray) -> bool:

@@ -261,8 +261,8 @@ def _crash_from_problem(pb: PlanProblem) -> highspy.HighsBasis | None:
     return crash_basis(pb, cols, unproducible)
 
 
-def crash_basis(pb, choice_columns: np.ndarray, unproducible_rows: np.ndarray,
-                with_t: bool = True) -> highspy.HighsBasis:
+def crash_basis(pb, choice_columns: np.ndarray, unproducible_rows: np.ndarray
+                ) -> highspy.HighsBasis:
     """A starting basis from the structure of the economy (DESIGN.md's non-substitution
     result): the labour-cheapest technique of each product basic, fulfilment t basic, the
     labour row tight, every other resource row slack. It is optimal when only labour binds
@@ -270,15 +270,14 @@ def crash_basis(pb, choice_columns: np.ndarray, unproducible_rows: np.ndarray,
     resources change, instead of crawling from the all-slack basis."""
     n, m, k = pb.n, pb.m, pb.k
     basis = highspy.HighsBasis()
-    cols = [highspy.HighsBasisStatus.kLower] * (m + (1 if with_t else 0))
+    cols = [highspy.HighsBasisStatus.kLower] * (m + 1)
     for j in choice_columns:
         cols[int(j)] = highspy.HighsBasisStatus.kBasic
-    if with_t:
-        cols[m] = highspy.HighsBasisStatus.kBasic
+    cols[m] = highspy.HighsBasisStatus.kBasic
     rows = [highspy.HighsBasisStatus.kLower] * n + [highspy.HighsBasisStatus.kBasic] * k
     for i in unproducible_rows:
         rows[int(i)] = highspy.HighsBasisStatus.kBasic
-    if k and with_t:
+    if k:
         rows[n] = highspy.HighsBasisStatus.kUpper  # labour (index 0) binds
     basis.col_status = cols
     basis.row_status = rows
