@@ -303,21 +303,7 @@ def _typed(raw: dict[str, pa.Array], spec: Table, file: str, offset: Lines) -> p
                         raise BundleError(file, f"id {values[i]!r} contains a comma",
                                           line=_ln(offset, i), field=col.name)
             out[col.name] = values
-    df = pd.DataFrame(out)
-    if spec.key and n:
-        dup = df.duplicated(list(spec.key), keep="first").to_numpy()
-        if dup.any():
-            i = int(np.argmax(dup))
-            key = ", ".join(str(df.iloc[i][k]) for k in spec.key)
-            first = int(np.argmax((df[list(spec.key)] == df.iloc[i][list(spec.key)]).all(axis=1)
-                                  .to_numpy()))
-            what = "id" if spec.key == ("id",) else "entry"
-            raise BundleError(
-                file, f"duplicate {what} {key!r} (first at line {_ln(offset, first)})",
-                line=_ln(offset, i),
-                field=spec.key[0] if len(spec.key) == 1 else "/".join(spec.key),
-            )
-    return df
+    return pd.DataFrame(out)  # duplicates are checked with references, in Economy.from_tables
 
 
 def _numbers(arr: pa.Array | None, col: Column, n: int, file: str,

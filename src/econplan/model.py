@@ -355,9 +355,13 @@ def _check_keys(t: Tables, files: Mapping[str, str]) -> None:
         if dup.any():
             i = int(np.argmax(dup))
             key = ", ".join(str(df.iloc[i][k]) for k in spec.key)
+            first = int(np.argmax((df[list(spec.key)] == df.iloc[i][list(spec.key)])
+                                  .all(axis=1).to_numpy()))
             what = "id" if spec.key == ("id",) else "entry"
-            raise BundleError(files[name], f"duplicate {what} {key!r}", line=_line(df, i),
-                              field=spec.key[0] if len(spec.key) == 1 else "/".join(spec.key))
+            raise BundleError(
+                files[name], f"duplicate {what} {key!r} (first at line {_line(df, first)})",
+                line=_line(df, i),
+                field=spec.key[0] if len(spec.key) == 1 else "/".join(spec.key))
 
 
 def _check_references(t: Tables, files: Mapping[str, str], meta: dict) -> None:
