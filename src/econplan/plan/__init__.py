@@ -19,6 +19,7 @@ from .base import (
     SolverResult,
     Status,
 )
+from .firstorder import PdhgSolver
 from .highs import HighsSolver
 from .result import Plan
 from .scipy_backend import ScipySolver
@@ -31,7 +32,8 @@ __all__ = [
     "SolverResult", "Status", "SOLVERS", "make_plan",
 ]
 
-SOLVERS: dict[str, Solver] = {"highs": HighsSolver(), "scipy": ScipySolver()}
+SOLVERS: dict[str, Solver] = {"highs": HighsSolver(), "scipy": ScipySolver(),
+                               "pdhg": PdhgSolver()}
 try:  # the structured first-order backend (issue 5) when present
     from .fast import FastSolver
 

@@ -330,6 +330,19 @@ class FastSolver:
 
     def solve(self, problem: PlanProblem, options: SolverOptions) -> SolverResult:
         start = time.perf_counter()
+        if (problem.objective == Objective.FULFILMENT and problem.m > problem.n
+                and bool(np.isfinite(problem.cap).any())
+                and options.extra.get("first_order", True)):
+            # alternatives and capacities: the decomposition's subproblem ranking can cycle
+            # and its master then needs a row per exhausted product (module docstring); the
+            # first-order backend with its certificate repair handles these plans instead
+            from .firstorder import PdhgSolver
+
+            res = PdhgSolver().solve(problem, options)
+            res.solver = self.name
+            res.solver_version = f"econplan-fast: {res.solver_version}"
+            res.seconds = time.perf_counter() - start
+            return res
         reason = ""
         try:
             res = _Run(problem, options).run()

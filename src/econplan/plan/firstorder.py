@@ -1,0 +1,220 @@
+"""The first-order plan backend (``--solver pdhg``): PDHG on both stages, then repaired to a
+certificate.
+
+For economies where a simplex method's Leontief bases fill in (generated economies above a
+few thousand products) and the structured decomposition cannot finish (alternatives *and*
+many binding capacities), this backend solves DESIGN.md's two stages with the restarted
+adaptive PDHG of :mod:`econplan.plan.pdhg` (SciPy, Numba or PyTorch SpMVs) and turns the
+approximate answer into a certified one with :mod:`econplan.plan.repair`:
+
+1. **Stage 1** ``max t``: PDHG to a relative tolerance (1e-7 first), then primal repair
+   (feasible activities at a slightly lower t) and dual repair (a valid bound). If the
+   certificate's gap is above ``certificate_tolerance`` (1e-6, DESIGN.md "Solvers"), PDHG
+   continues from where it stopped with a ten times tighter tolerance, until it holds or the
+   time limit is reached.
+2. **Stage 2** ``min c·z`` at ``t ≥ t₁(1 − 1e-7)`` (t₁: the fulfilment stage 1's repaired plan
+   achieves), warm-started from stage 1, repaired to that fulfilment; its duals are the plan's
+   valuations. If stage 2 does not converge in the time left, stage 1's plan is kept and the
+   message says so.
+
+The certificate written with the plan is the stage-1 duals' (p, u, v) against the activities
+finally written, recomputed by :mod:`econplan.plan.certificate`; this backend never reports a
+plan whose certificate it has not checked. Status ``time_limit`` when the tolerance was not
+reached.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import scipy.sparse as sp
+
+from .base import Capability, Objective, PlanProblem, SolverOptions, SolverResult, Status
+from .certificate import fulfilment_certificate
+from .pdhg import solve_lp
+from .repair import Structure, repair_dual, repair_primal
+
+__all__ = ["PdhgSolver"]
+
+#: stage 2 keeps t ≥ t₁ (1 − STAGE2_SLACK): room for a first-order solver's tolerance
+STAGE2_SLACK = 1e-7
+
+
+class PdhgSolver:
+    """First-order backend (module docstring). ``name = "pdhg"``."""
+
+    name = "pdhg"
+    capabilities = frozenset({Capability.FULFILMENT, Capability.WARM_START})
+
+    def solve(self, problem: PlanProblem, options: SolverOptions) -> SolverResult:
+        start = time.perf_counter()
+        try:
+            res = _Run(problem, options).run()
+        except Exception as exc:  # never raise from a backend
+            res = SolverResult(Status.ERROR, message=f"{type(exc).__name__}: {exc}")
+        res.solver = self.name
+        res.seconds = time.perf_counter() - start
+        return res
+
+
+class _Run:
+    def __init__(self, pb: PlanProblem, options: SolverOptions) -> None:
+        if pb.objective != Objective.FULFILMENT:
+            raise ValueError("the pdhg backend plans the fulfilment objective only")
+        self.pb = pb
+        self.opt = options
+        self.t0 = time.perf_counter()
+        self.engine = options.extra.get("engine")
+        self.tol = float(options.extra.get("certificate_tolerance", 1e-6))
+        self.st = Structure(pb.M, pb.tech_product, pb.output)
+        self.d = np.asarray(pb.y - pb.ymin, dtype=np.float64)
+        self.R = sp.csr_array(pb.R)
+        self.iterations = 0
+        self.log = (lambda msg: print(f"[pdhg {time.perf_counter() - self.t0:7.2f}s] {msg}",
+                                      flush=True)) if options.verbose else None
+
+    def _left(self) -> float:
+        # an infeasible LP never converges under PDHG: a finite default limit always applies
+        limit = self.opt.time_limit
+        if not np.isfinite(limit):
+            limit = float(self.opt.extra.get("pdhg_time_limit", 900.0))
+        return limit - (time.perf_counter() - self.t0)
+
+    def _say(self, msg: str) -> None:
+        if self.log is not None:
+            self.log(msg)
+
+    def _cert(self, z: np.ndarray, p: np.ndarray, u: np.ndarray, v: np.ndarray):
+        pb = self.pb
+        return fulfilment_certificate(pb.M, pb.R, pb.b, pb.cap, pb.y, pb.ymin, z, p, u, v)
+
+    # -- stage 1 -------------------------------------------------------------------------------
+    def stage1(self):
+        pb, d = self.pb, self.d
+        n, m, k = pb.n, pb.m, pb.k
+        K = sp.vstack([sp.hstack([pb.M, sp.csc_array(-d.reshape(-1, 1))]),
+                       sp.hstack([-self.R, sp.csc_array((k, 1))])], format="csr")
+        q = np.concatenate([pb.ymin, -pb.b])
+        c = np.zeros(m + 1)
+        c[m] = -1.0
+        lb = np.zeros(m + 1)
+        ub = np.concatenate([pb.cap, [np.inf]])
+        x0 = y0 = None
+        ws = self.opt.warm_start
+        if ws is not None and ws.z is not None and len(ws.z) == m and ws.p is not None:
+            x0 = np.concatenate([ws.z, [ws.t if np.isfinite(ws.t) else 0.0]])
+            y0 = np.concatenate([ws.p, ws.u if ws.u is not None else np.zeros(k)])
+        tol = float(self.opt.extra.get("pdhg_tolerance", 1e-7))
+        best = None
+        state = None
+        while True:
+            r = solve_lp(K, c, q, lb, ub, x0=x0, y0=y0, tol=tol, state=state,
+                         time_limit=max(self._left(), 0.0), engine=self.engine, log=self.log)
+            self.iterations += r.iterations
+            z, t = repair_primal(self.st, self.R, pb.b, pb.cap, pb.ymin, d, r.x[:m], r.x[m])
+            p, u, v = repair_dual(self.st, self.R, pb.cap, d, r.y[:n], r.y[n:])
+            cert = self._cert(z, p, u, v)
+            self._say(f"stage 1 tol {tol:.0e}: {r.iterations} its, t {r.x[m]:.12g} → "
+                      f"{cert.achieved:.12g}, bound {cert.bound:.12g}, gap "
+                      f"{cert.duality_gap:.2e}")
+            if best is None or abs(cert.duality_gap) < abs(best[4].duality_gap):
+                best = (z, p, u, v, cert, r)
+            if cert.holds(self.tol) or self._left() <= 0 or tol <= 1e-12:
+                break
+            x0, y0, tol, state = r.x, r.y, tol / 10, r.state
+        return best
+
+    # -- stage 2 -------------------------------------------------------------------------------
+    def stage2(self, z1: np.ndarray, t1: float, p_u_v: tuple):
+        pb, d = self.pb, self.d
+        n, m = pb.n, pb.m
+        t_lo = t1 * (1 - STAGE2_SLACK) if t1 > 0 else t1 - STAGE2_SLACK
+        lo = pb.ymin + t_lo * d
+        K = sp.vstack([pb.M, -self.R], format="csr")
+        q = np.concatenate([lo, -pb.b])
+        c = np.asarray(pb.c, dtype=np.float64)
+        tol = float(self.opt.extra.get("pdhg_tolerance", 1e-7))
+        # stage 2's feasible set is thin (t pinned near t*), which first-order methods find
+        # slow: give it at most the iterations stage 1 needed (then keep the better plan)
+        budget = int(self.opt.extra.get("stage2_iterations", max(self.iterations, 10_000)))
+        r = solve_lp(K, c, q, np.zeros(m), pb.cap, x0=z1, tol=tol, max_iterations=budget,
+                     time_limit=max(self._left(), 0.0), engine=self.engine, log=self.log)
+        self.iterations += r.iterations
+        z, t = repair_primal(self.st, self.R, pb.b, pb.cap, pb.ymin, d, r.x, t_lo)
+        t_ach = self._cert(z, *p_u_v).achieved
+        if t_ach < t_lo:
+            # the repair gave up some fulfilment: mix in stage 1's plan (feasible at t1) just
+            # enough to keep t ≥ t_lo — every row is linear, so the mix achieves at least the
+            # mix of the two fulfilments
+            lam = (t1 - t_lo) / max(t1 - t_ach, 1e-300)
+            z = lam * z + (1 - lam) * z1
+        cert = self._cert(z, *p_u_v)
+        self._say(f"stage 2: {r.iterations} its, cost {c @ z:.12g} (stage 1 {c @ z1:.12g}), "
+                  f"t {cert.achieved:.12g}, gap {cert.duality_gap:.2e}, converged {r.converged}")
+        price, u2 = r.y[:n], r.y[n:]
+        profit = pb.M.T @ price - self.R.T @ u2 - c
+        v2 = np.where(np.isfinite(pb.cap), np.maximum(profit, 0.0), 0.0)
+        return z, cert, price, u2, v2, r
+
+    def _stage2_shortcut(self, z1: np.ndarray, cert1, u: np.ndarray):
+        """Stage 2 is unnecessary when the cost is one resource (labour, by default) that binds
+        in stage 1: the stage-1 duals are a supergradient of t*(b), so any plan reaching
+        ``t_lo`` uses at least ``b_k − (bound − t_lo)/u_k`` of it, and stage 1's plan uses at
+        most ``b_k``. When that spread is within the certificate tolerance (relative), stage 1's
+        plan *is* the least-cost plan to that tolerance; its valuations in the cost unit are
+        then the stage-1 duals divided by ``u_k`` (DESIGN.md: valuations equal labour values
+        when labour alone binds). Returns (price, resource price, capacity price, message) or
+        None."""
+        pb = self.pb
+        w = np.asarray(pb.cost, dtype=np.float64)
+        if np.count_nonzero(w) != 1:
+            return None
+        k = int(np.flatnonzero(w)[0])
+        if u[k] <= 0:
+            return None
+        t1 = cert1.achieved
+        t_lo = t1 * (1 - STAGE2_SLACK) if t1 > 0 else t1 - STAGE2_SLACK
+        used = float((self.R @ z1)[k])
+        lower = pb.b[k] - (cert1.bound - t_lo) / u[k]
+        spread = (used - lower) / max(abs(lower), 1e-300)
+        if not (0 <= spread <= self.tol):
+            return None
+        q = u[k]
+        # valuations in the cost unit (per unit of the cost resource's weight)
+        p, v = self._p1 / q / w[k], self._v1 / q / w[k]
+        message = (f"pdhg: stage 2 not needed: the cost resource binds and stage 1's plan is "
+                   f"within {spread:.1e} (relative) of the least cost")
+        return p, u / q / w[k], v, message
+
+    def run(self) -> SolverResult:
+        pb = self.pb
+        z1, p, u, v, cert1, r1 = self.stage1()
+        self._p1, self._v1 = p, v
+        status = Status.OPTIMAL if cert1.holds(self.tol) else Status.TIME_LIMIT
+        t_star = cert1.achieved
+        message = ""
+        z, price, u2, v2 = z1, None, None, None
+        shortcut = self._stage2_shortcut(z1, cert1, u) if status == Status.OPTIMAL else None
+        if shortcut is not None:
+            price, u2, v2, message = shortcut
+        elif status == Status.OPTIMAL and self._left() > 0:
+            z2, cert2, price, u2, v2, r2 = self.stage2(z1, t_star, (p, u, v))
+            if cert2.holds(self.tol) and pb.c @ z2 <= pb.c @ z1:
+                z = z2
+                if not r2.converged:
+                    message = (f"pdhg: stage 2 (least resource cost) stopped at the time limit "
+                               f"(relative gap {r2.gap_rel:.1e})")
+            else:
+                message = ("pdhg: stage 2 (least resource cost) did not improve on stage 1's "
+                           "plan, which is kept")
+        elif status != Status.OPTIMAL:
+            message = (f"pdhg: certificate not reached in the time limit (gap "
+                       f"{cert1.duality_gap:.2e}, primal {cert1.primal_residual:.1e}, dual "
+                       f"{cert1.dual_residual:.1e})")
+        return SolverResult(
+            status, t=t_star, z=z, p=p, u=u, v=v, price=price, resource_price=u2,
+            capacity_price=v2, solver="pdhg",
+            solver_version=f"econplan-pdhg ({r1.engine})", iterations=self.iterations,
+            message=message,
+        )

@@ -1,0 +1,344 @@
+"""A first-order LP solver: restarted, adaptive PDHG in the manner of PDLP, on an array backend.
+
+Solves ``min c·x  s.t.  K x ≥ q,  lb ≤ x ≤ ub`` (every row an inequality; duals ``y ≥ 0``)
+with only products by K and Kᵀ, so it runs where the sparse matrix fits: NumPy/SciPy by
+default, PyTorch (CPU or GPU) with ``engine="torch"``. It exists for the plans the structured
+planner cannot finish by decomposition (alternatives *and* many binding capacities: DESIGN.md,
+"Solvers"), where a simplex method would factorise Leontief bases whose LU fills in.
+
+The method (Applegate et al., "Practical large-scale linear programming using primal-dual
+hybrid gradient", 2021; Lu & Yang, cuPDLP, 2023), written from the papers:
+
+* **Diagonal rescaling.** Ruiz equilibration (10 passes, ∞-norm) then Pock–Chambolle (α = 1)
+  on K; the iteration runs on the scaled problem, residuals are reported unscaled.
+* **Adaptive steps.** Step η is accepted when ``η ≤ ‖Δz‖²_ω / (2 |Δyᵀ K Δx|)``, else shrunk;
+  primal step ``η/ω``, dual step ``η ω``.
+* **Primal weight ω.** Initialised to ``‖c‖/‖q‖`` and smoothed at each restart towards
+  ``‖Δy‖/‖Δx‖`` (the distance travelled by the dual and the primal since the last restart).
+* **Adaptive restarts** to the current iterate or the step-weighted average, whichever has
+  the smaller normalised KKT error, on sufficient (×0.2), necessary-and-stalled (×0.8) or
+  artificial (36 % of all iterations) decay, checked every 64 iterations.
+
+Termination is *checked* in the unscaled problem: relative primal residual
+``‖(q − Kx)⁺‖ / (1 + ‖q‖)``, relative dual residual (the part of ``c − Kᵀy`` no bound can
+absorb) ``/ (1 + ‖c‖)`` and relative gap, all ≤ ``tol`` (2-norms, as PDLP). The callers then
+recompute the DESIGN.md certificate from the returned numbers; nothing here is trusted.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = ["PdhgResult", "solve_lp", "scale_problem"]
+
+
+@dataclass
+class PdhgResult:
+    """x (n_cols,), y (n_rows,) ≥ 0 in the original units; ``converged`` when all three relative
+    measures met the tolerance; ``reduced`` = c − Kᵀy."""
+
+    x: np.ndarray
+    y: np.ndarray
+    reduced: np.ndarray
+    iterations: int
+    restarts: int
+    converged: bool
+    primal_rel: float
+    dual_rel: float
+    gap_rel: float
+    primal_obj: float
+    dual_obj: float
+    seconds: float
+    engine: str
+    state: tuple[float, float] = (0.0, 0.0)  # (step, primal weight): resume with ``state=``
+
+
+def scale_problem(K: sp.csr_array, passes: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column scalings (dr, dc) with ``dr K dc`` equilibrated: Ruiz ∞-norm passes then
+    one Pock–Chambolle (α = 1) pass. Returns the diagonal vectors (dimensionless)."""
+    K = sp.csr_array(K, copy=True)
+    K.data = np.abs(K.data)
+    nr, nc = K.shape
+    dr = np.ones(nr)
+    dc = np.ones(nc)
+    for _ in range(passes):
+        rmax = np.maximum.reduceat(K.data, K.indptr[:-1]) if K.nnz else np.zeros(nr)
+        rmax = np.where(np.diff(K.indptr) > 0, rmax, 1.0)
+        Kc = sp.csc_array(K)
+        cmax = np.maximum.reduceat(Kc.data, Kc.indptr[:-1]) if Kc.nnz else np.zeros(nc)
+        cmax = np.where(np.diff(Kc.indptr) > 0, cmax, 1.0)
+        sr = 1.0 / np.sqrt(np.maximum(rmax, 1e-300))
+        sc = 1.0 / np.sqrt(np.maximum(cmax, 1e-300))
+        K = sp.csr_array(sp.diags_array(sr) @ K @ sp.diags_array(sc))
+        dr *= sr
+        dc *= sc
+    rs = np.asarray(K.sum(axis=1)).ravel()
+    cs = np.asarray(K.sum(axis=0)).ravel()
+    sr = 1.0 / np.sqrt(np.where(rs > 0, rs, 1.0))
+    sc = 1.0 / np.sqrt(np.where(cs > 0, cs, 1.0))
+    return dr * sr, dc * sc
+
+
+class _Ops:
+    """Vector and matrix operations on NumPy/SciPy or PyTorch."""
+
+    def __init__(self, K: sp.csr_array, engine: str | None) -> None:
+        self.engine = engine or "scipy"
+        if self.engine == "torch":
+            import torch
+
+            self.torch = torch
+            dev = "cuda" if torch.cuda.is_available() else "cpu"
+            self.device = dev
+
+            def tcsr(M: sp.csr_array) -> Any:
+                return torch.sparse_csr_tensor(  # beta API: warnings silenced by the caller
+                    torch.as_tensor(M.indptr.astype(np.int64)),
+                    torch.as_tensor(M.indices.astype(np.int64)),
+                    torch.as_tensor(M.data, dtype=torch.float64),
+                    size=M.shape, device=dev,
+                )
+
+            self.K = tcsr(K)
+            self.KT = tcsr(sp.csr_array(K.T))
+        elif self.engine in ("scipy", "numba"):
+            self.K = sp.csr_array(K)
+            self.KT = sp.csr_array(K.T)
+            self._numba = None
+            if self.engine == "numba":
+                from ..kernels import CsrOperator
+
+                self._numba = (CsrOperator(self.K, "numba"), CsrOperator(self.KT, "numba"))
+        else:
+            raise ValueError(f"unknown engine {engine!r} (scipy, numba, torch)")
+
+    def arr(self, v: np.ndarray) -> Any:
+        if self.engine == "torch":
+            return self.torch.as_tensor(np.ascontiguousarray(v), dtype=self.torch.float64,
+                                        device=self.device)
+        return np.array(v, dtype=np.float64)
+
+    def np(self, v: Any) -> np.ndarray:
+        if self.engine == "torch":
+            return v.detach().cpu().numpy()
+        return np.asarray(v)
+
+    def mv(self, x: Any) -> Any:
+        if self.engine == "torch":
+            return self.K @ x
+        if self._numba is not None:
+            return self._numba[0].axpy(np.zeros(self.K.shape[0]), x)
+        return self.K @ x
+
+    def rmv(self, y: Any) -> Any:
+        if self.engine == "torch":
+            return self.KT @ y
+        if self._numba is not None:
+            return self._numba[1].axpy(np.zeros(self.KT.shape[0]), y)
+        return self.KT @ y
+
+    def clip(self, x: Any, lo: Any, hi: Any) -> Any:
+        if self.engine == "torch":
+            return self.torch.minimum(self.torch.maximum(x, lo), hi)
+        return np.minimum(np.maximum(x, lo), hi)
+
+    def pos(self, x: Any) -> Any:
+        return self.torch.clamp(x, min=0.0) if self.engine == "torch" else np.maximum(x, 0.0)
+
+    def neg(self, x: Any) -> Any:
+        return self.torch.clamp(x, max=0.0) if self.engine == "torch" else np.minimum(x, 0.0)
+
+    def dot(self, a: Any, b: Any) -> float:
+        return float(self.torch.dot(a, b)) if self.engine == "torch" else float(a @ b)
+
+    def norm(self, a: Any) -> float:
+        return math.sqrt(self.dot(a, a))
+
+
+def solve_lp(
+    K: sp.sparray,
+    c: np.ndarray,
+    q: np.ndarray,
+    lb: np.ndarray,
+    ub: np.ndarray,
+    x0: np.ndarray | None = None,
+    y0: np.ndarray | None = None,
+    tol: float = 1e-8,
+    time_limit: float = float("inf"),
+    max_iterations: int = 1_000_000,
+    engine: str | None = None,
+    log: Any = None,
+    check_every: int = 64,
+    state: tuple[float, float] | None = None,
+) -> PdhgResult:
+    """Solve ``min c·x s.t. K x ≥ q, lb ≤ x ≤ ub`` by restarted adaptive PDHG (module
+    docstring). ``lb`` must be finite (0 for activities); ``ub`` may hold ``inf``.
+    ``x0``/``y0`` warm-start (original units); ``state`` the (step, primal weight) a previous
+    call on the same K, c, q returned, to continue without re-learning them.
+    ``log(msg)`` receives progress lines."""
+    start = time.perf_counter()
+    K = sp.csr_array(K, dtype=np.float64)
+    nr, nc = K.shape
+    c = np.asarray(c, dtype=np.float64)
+    q = np.asarray(q, dtype=np.float64)
+    lb = np.asarray(lb, dtype=np.float64)
+    ub = np.asarray(ub, dtype=np.float64)
+    dr, dc = scale_problem(K)
+    Ks = sp.csr_array(sp.diags_array(dr) @ K @ sp.diags_array(dc))
+    # objective and right-hand side rescaled to norm ~1 (cuPDLP's "bound-objective
+    # rescaling"): the primal weight then starts near 1 whatever the units of c and q
+    c_scale = 1.0 + float(np.linalg.norm(c * dc))
+    q_scale = 1.0 + float(np.linalg.norm(q * dr))
+    cs, qs = c * dc / c_scale, q * dr / q_scale
+    lbs, ubs = lb / dc / q_scale, ub / dc / q_scale
+    ops = _Ops(Ks, engine)
+    A = ops.arr
+    c_t, q_t, lb_t, ub_t = A(cs), A(qs), A(lbs), A(np.where(np.isfinite(ubs), ubs, np.inf))
+    has_ub = np.isfinite(ubs)
+    ub_fin = A(np.where(has_ub, ubs, 0.0))
+    has_ub_t = A(has_ub.astype(np.float64))
+    no_ub_t = A((~has_ub).astype(np.float64))
+    x = A(np.zeros(nc) if x0 is None else np.clip(np.asarray(x0) / dc / q_scale, lbs, ubs))
+    y = A(np.zeros(nr) if y0 is None else np.maximum(np.asarray(y0) / dr / c_scale, 0.0))
+    dr_u, dc_u = dr * c_scale, dc * q_scale  # scaled → original: y = dr_u ỹ, x = dc_u x̃
+    Kx = ops.mv(x)
+    KTy = ops.rmv(y)
+    # original-space norms for termination
+    q_norm = float(np.linalg.norm(q))
+    c_norm = float(np.linalg.norm(c))
+    dr_t, dc_t = A(dr_u), A(dc_u)
+    # scaled products back to original units: Kx = (K̃x̃)·q_scale/dr, Kᵀy = (K̃ᵀỹ)·c_scale/dc
+    inv_dr_t, inv_dc_t = A(q_scale / dr), A(c_scale / dc)
+    c_orig, q_orig = A(c), A(q)
+    lb_orig = A(lb)
+    ub_orig_fin = A(np.where(has_ub, ub, 0.0))
+
+    cn, qn = float(np.linalg.norm(cs)), float(np.linalg.norm(qs))
+    omega = cn / qn if cn > 1e-10 and qn > 1e-10 else 1.0
+    Kn = float(sp.linalg.norm(Ks, ord="fro")) if Ks.nnz else 1.0
+    eta = 1.0 / max(float(np.max(np.abs(Ks.data))) if Ks.nnz else 1.0, 1e-12)
+    eta = min(eta, 1.0 / max(Kn, 1e-12) * math.sqrt(nr + nc))
+    if state is not None and state[0] > 0 and state[1] > 0:
+        eta, omega = state
+
+    def kkt(xv: Any, yv: Any, Kxv: Any, KTyv: Any, w: float) -> float:
+        """Normalised KKT error in the scaled problem (primal weight w)."""
+        rp = ops.pos(q_t - Kxv)
+        red = c_t - KTyv
+        # bound multipliers absorb what they can: lower bounds take red⁺, finite uppers red⁻
+        rd = ops.neg(red) * no_ub_t
+        dual_obj = ops.dot(q_t, yv) + ops.dot(lb_t, ops.pos(red)) + ops.dot(
+            ub_fin, ops.neg(red) * has_ub_t)
+        gap = ops.dot(c_t, xv) - dual_obj
+        return math.sqrt(w * ops.dot(rp, rp) + ops.dot(rd, rd) / w + gap * gap)
+
+    def measures(xv: Any, yv: Any, Kxv: Any, KTyv: Any) -> tuple[float, float, float, float,
+                                                                 float]:
+        """Relative residuals and gap in the original units."""
+        xo = xv * dc_t
+        yo = yv * dr_t
+        Kxo = Kxv * inv_dr_t
+        red = c_orig - KTyv * inv_dc_t
+        rp = ops.norm(ops.pos(q_orig - Kxo))
+        rd = ops.norm(ops.neg(red) * no_ub_t)
+        pobj = ops.dot(c_orig, xo)
+        dobj = ops.dot(q_orig, yo) + ops.dot(lb_orig, ops.pos(red)) + ops.dot(
+            ub_orig_fin, ops.neg(red) * has_ub_t)
+        gap = abs(pobj - dobj) / (1.0 + abs(pobj) + abs(dobj))
+        return rp / (1.0 + q_norm), rd / (1.0 + c_norm), gap, pobj, dobj
+
+    it = 0
+    restarts = 0
+    # averages (step-weighted) and restart bookkeeping
+    x_avg, y_avg = x * 0.0, y * 0.0
+    Kx_avg, KTy_avg = Kx * 0.0, KTy * 0.0
+    wsum = 0.0
+    x_last, y_last = x, y
+    kkt_last_restart = kkt(x, y, Kx, KTy, omega)
+    kkt_prev_check = kkt_last_restart
+    since_restart = 0
+    converged = False
+    meas = measures(x, y, Kx, KTy)
+    while True:
+        # --- one PDHG step with adaptive step size -------------------------------------------
+        while True:
+            tau, sigma = eta / omega, eta * omega
+            xn = ops.clip(x - tau * (c_t - KTy), lb_t, ub_t)
+            Kxn = ops.mv(xn)
+            yn = ops.pos(y + sigma * (q_t - 2.0 * Kxn + Kx))
+            KTyn = ops.rmv(yn)
+            dx = xn - x
+            dy = yn - y
+            denom = 2.0 * abs(ops.dot(dy, Kxn - Kx))
+            num = omega * ops.dot(dx, dx) + ops.dot(dy, dy) / omega
+            lim = num / denom if denom > 0 else float("inf")
+            k1 = it + 2  # (k + 1) with k ≥ 1 counted from the first step
+            eta_new = min((1 - k1 ** -0.3) * lim, (1 + k1 ** -0.6) * eta)
+            if eta <= lim:
+                accepted = eta
+                eta = eta_new
+                break
+            eta = eta_new
+        x, y, Kx, KTy = xn, yn, Kxn, KTyn
+        it += 1
+        since_restart += 1
+        wsum += accepted
+        a = accepted / wsum
+        x_avg = x_avg + a * (x - x_avg)
+        y_avg = y_avg + a * (y - y_avg)
+        Kx_avg = Kx_avg + a * (Kx - Kx_avg)
+        KTy_avg = KTy_avg + a * (KTy - KTy_avg)
+        if it % check_every and it < max_iterations:
+            continue
+        # --- termination (original units) and restarts ----------------------------------------
+        k_cur = kkt(x, y, Kx, KTy, omega)
+        k_avg = kkt(x_avg, y_avg, Kx_avg, KTy_avg, omega)
+        use_avg = k_avg < k_cur
+        cand = (x_avg, y_avg, Kx_avg, KTy_avg) if use_avg else (x, y, Kx, KTy)
+        k_cand = min(k_avg, k_cur)
+        meas = measures(*cand)
+        elapsed = time.perf_counter() - start
+        if log is not None and it % (check_every * 16) == 0:
+            log(f"pdhg it {it}: primal {meas[0]:.2e} dual {meas[1]:.2e} gap {meas[2]:.2e} "
+                f"obj {meas[3]:.10g} ω {omega:.3g} restarts {restarts} {elapsed:.1f}s")
+        if max(meas[0], meas[1], meas[2]) <= tol:
+            converged = True
+            x, y, Kx, KTy = cand
+            break
+        if it >= max_iterations or elapsed > time_limit:
+            x, y, Kx, KTy = cand
+            break
+        restart = (
+            k_cand <= 0.2 * kkt_last_restart
+            or (k_cand <= 0.8 * kkt_last_restart and k_cand > kkt_prev_check)
+            or since_restart >= 0.36 * it
+        )
+        kkt_prev_check = k_cand
+        if restart:
+            x, y, Kx, KTy = cand
+            ddx = ops.norm(x - x_last)
+            ddy = ops.norm(y - y_last)
+            if ddx > 1e-10 and ddy > 1e-10:
+                omega = math.exp(0.5 * math.log(ddy / ddx) + 0.5 * math.log(omega))
+            x_last, y_last = x, y
+            x_avg, y_avg, Kx_avg, KTy_avg = x * 1.0, y * 1.0, Kx * 1.0, KTy * 1.0
+            wsum = 0.0
+            kkt_last_restart = kkt(x, y, Kx, KTy, omega)
+            kkt_prev_check = kkt_last_restart
+            since_restart = 0
+            restarts += 1
+    xo = ops.np(x * dc_t)
+    yo = ops.np(y * dr_t)
+    red = c - ops.np(KTy * inv_dc_t)
+    return PdhgResult(
+        x=np.clip(xo, lb, ub), y=np.maximum(yo, 0.0), reduced=red, iterations=it,
+        restarts=restarts, converged=converged, primal_rel=meas[0], dual_rel=meas[1],
+        gap_rel=meas[2], primal_obj=meas[3], dual_obj=meas[4],
+        seconds=time.perf_counter() - start, engine=ops.engine, state=(eta, omega),
+    )

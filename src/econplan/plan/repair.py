@@ -1,0 +1,157 @@
+"""Turn an approximate (first-order) plan into one whose certificate holds exactly.
+
+A first-order solver returns activities that violate a few balance rows by tiny amounts and
+duals that violate a few technique inequalities by tiny amounts. DESIGN.md's certificate
+measures both, and the fulfilment a plan *achieves* is the minimum over products of
+``((M z)_i − ymin_i) / d_i`` — so a deficit of 1e-9 on a product with a small final demand
+can cost a lot of t. The two repairs below use the Leontief structure (one technique makes
+one product; every choice of techniques is productive), each a couple of matrix-free solves:
+
+* :func:`repair_primal` covers every deficit by producing more with techniques that have
+  capacity left (one Leontief solve for the gross requirements of the deficits); products
+  whose techniques are all at capacity ("exhausted") and resources used beyond availability
+  are relieved instead by lowering t along the direction that meets ``d`` with the exhausted
+  products' production held fixed. The result is feasible up to rounding, at a t slightly
+  below the input's.
+* :func:`repair_dual` makes (p, u, v) dual-feasible: p is lowered to
+  ``min(p, min_j (p·A_j + u·R_j)/o_j)`` over uncapacitated techniques until no such technique
+  is profitable (a monotone iteration that converges at the economy's spectral radius), then
+  p·d = 1 is restored by scaling (p, u, v) — the inequalities are homogeneous — and capacity
+  rents are recomputed exactly. The resulting bound ``u·b + v·cap − p·ymin`` is a valid
+  upper bound on t*, whatever the input's accuracy.
+
+Units: as in :class:`econplan.plan.base.PlanProblem` (activities, product units, t
+dimensionless; p in t per product unit, u in t per resource unit, v in t per activity unit).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..kernels import _group_index, gross_activities, grouped_argmin
+
+__all__ = ["repair_primal", "repair_dual", "Structure"]
+
+
+class Structure:
+    """Inputs A = B − M (n × m, ≥ 0), outputs, grouping of techniques by product: built once."""
+
+    def __init__(self, M: sp.sparray, tech_product: np.ndarray, output: np.ndarray) -> None:
+        M = sp.csc_array(M)
+        self.n, self.m = M.shape
+        self.tp = np.asarray(tech_product, dtype=np.int64)
+        self.o = np.asarray(output, dtype=np.float64)
+        B = sp.csc_array((self.o, (self.tp, np.arange(self.m))), shape=(self.n, self.m))
+        A = sp.csc_array(B - M)
+        A.eliminate_zeros()
+        A.data = np.maximum(A.data, 0.0)
+        self.A = A
+        self.AT = sp.csr_array(A.T)
+        self.M = M
+        self.order, self.starts = _group_index(self.tp, self.n)
+
+    def pick(self, score: np.ndarray) -> np.ndarray:
+        """Per product, the technique with the largest finite ``score``."""
+        return grouped_argmin(-np.minimum(score, 1e300), self.order, self.starts)
+
+
+def repair_primal(
+    st: Structure,
+    R: sp.sparray,
+    b: np.ndarray,
+    cap: np.ndarray,
+    ymin: np.ndarray,
+    d: np.ndarray,
+    z: np.ndarray,
+    t: float,
+    rounds: int = 3,
+) -> tuple[np.ndarray, float]:
+    """Activities meeting ``M z ≥ ymin + t' d``, ``R z ≤ b``, ``0 ≤ z ≤ cap`` for a t' ≤ t
+    close to t (module docstring). Returns ``(z', t')``."""
+    z = np.clip(np.asarray(z, dtype=np.float64), 0.0, cap)
+    R = sp.csr_array(R)
+    capped = np.isfinite(cap)
+    for _ in range(rounds):
+        # 1. produce the deficits with techniques that have room
+        for _ in range(rounds):
+            deficit = np.maximum(ymin + t * d - st.M @ z, 0.0)
+            if not deficit.any():
+                break
+            room = np.where(capped, cap - z, np.inf)
+            choice = st.pick(room)
+            dz = gross_activities(st.A, st.o, choice, deficit)
+            z[choice] = np.minimum(z[choice] + dz, cap[choice])
+        # 2. what production cannot cover (exhausted products) and resource overuse: lower t
+        # (deficits below rounding of the row's own terms are not deficits)
+        rowscale = abs(st.M) @ z + ymin + t * d
+        deficit = ymin + t * d - st.M @ z
+        deficit = np.where(deficit > 1e-14 * rowscale, deficit, 0.0)
+        excess = R @ z - b
+        excess = np.where(excess > 1e-14 * (abs(R) @ z), excess, 0.0)
+        if not deficit.any() and not (excess > 0).any():
+            break
+        room = np.where(capped, cap - z, np.inf)
+        has_room = ~capped | (room > 1e-12 * np.maximum(np.where(capped, cap, 1.0), 1.0))
+        full = np.bincount(st.tp, weights=has_room, minlength=st.n) == 0  # all at capacity
+        choice = st.pick(z)  # the technique running most can be turned down most
+        # w: activities (exhausted products' production held) that make d; x: gross needs.
+        # Lowering (z, t) by ε (w, 1) leaves every other row's slack as it is and relieves
+        # an exhausted product's row by ε x_i (its requirement falls, its production stays)
+        x = _gross(st, choice, d, np.where(full, 0.0, 1.0))
+        w = np.zeros(st.m)
+        w[choice] = np.where(full, 0.0, x / st.o[choice])
+        relief = d - st.M @ w
+        fixable = (deficit > 0) & (relief > 1e-300)
+        need = np.where(fixable, deficit / np.where(fixable, relief, 1.0), 0.0)
+        Rw = R @ w
+        need_r = np.where(excess > 0, excess / np.maximum(Rw, 1e-300), 0.0)
+        eps = float(max(need.max(initial=0.0), need_r.max(initial=0.0)))
+        if not np.isfinite(eps) or eps > 0.5 * max(t, 1e-12):
+            break  # no useful direction: leave it to the certificate to say so
+        z = np.maximum(z - eps * w, 0.0)
+        t = t - eps
+    return z, float(t)
+
+
+def _gross(st: Structure, choice: np.ndarray, Y: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Gross requirements x = Y + Q diag(keep) x for the chosen techniques (keep 0: that
+    product's production is held fixed, so its inputs are not required)."""
+    from ..kernels import CsrOperator, chosen_input_matrix, fixed_point_solve
+
+    Q = chosen_input_matrix(st.A, st.o, choice)
+    Q = sp.csr_array(Q @ sp.diags_array(keep))
+    op = CsrOperator(Q, None)
+    x, _, _ = fixed_point_solve(op, np.asarray(Y, dtype=np.float64), tol=1e-13)
+    return np.asarray(x)
+
+
+def repair_dual(
+    st: Structure,
+    R: sp.sparray,
+    cap: np.ndarray,
+    d: np.ndarray,
+    p: np.ndarray,
+    u: np.ndarray,
+    max_sweeps: int = 500,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Dual-feasible (p, u, v) with p·d = 1 from approximate (p, u) (module docstring)."""
+    p = np.maximum(np.asarray(p, dtype=np.float64), 0.0)
+    u = np.maximum(np.asarray(u, dtype=np.float64), 0.0)
+    R = sp.csr_array(R)
+    Ru = R.T @ u
+    unc = ~np.isfinite(cap)
+    idx = st.tp[unc]
+    for _ in range(max_sweeps):
+        unit = ((st.AT @ p + Ru) / st.o)[unc]
+        T = np.full(st.n, np.inf)
+        np.minimum.at(T, idx, unit)
+        if not (p > T).any():
+            break
+        p = np.minimum(p, T)
+    pd = float(p @ d)
+    if pd > 0:
+        p, u = p / pd, u / pd
+    profit = st.M.T @ p - R.T @ u
+    v = np.where(np.isfinite(cap), np.maximum(profit, 0.0), 0.0)
+    return p, u, v
