@@ -166,12 +166,16 @@ def side_plan(n: int, K: int, caps: bool, floors: bool, which: str) -> dict:
         from econplan.plan.fast import FastSolver
 
         t = time.perf_counter()
-        r = FastSolver().solve(pb, SolverOptions(time_limit=600))
+        limit = float(os.environ.get("ECONPLAN_BENCH_SOLVE_LIMIT", "600"))
+        r = FastSolver().solve(pb, SolverOptions(time_limit=limit))
         out["seconds"] = time.perf_counter() - t
         out["t"] = r.t
         out["status"] = r.status.value
         out["solver_version"] = r.solver_version
         out["fallback"] = "fallback" in r.solver_version
+        out["iterations"] = r.iterations
+        if r.message:
+            out["message"] = r.message[:160]
         out.update(_certificate(pb, r))
     elif which == "highs":
         from econplan.plan.base import SolverOptions
@@ -312,7 +316,9 @@ def run_side(case: str, side: str, timeout: float) -> dict:
     """Run one side in a fresh interpreter; returns its JSON dict plus peak memory."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--side", f"{case}:{side}"]
     try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+        # the solver's own limit leaves room for building the economy inside the side's timeout
+        env = {**os.environ, "ECONPLAN_BENCH_SOLVE_LIMIT": str(max(timeout - 90, 30))}
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env)
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout:.0f} s"}
     if p.returncode != 0:

@@ -32,6 +32,7 @@ import scipy.sparse as sp
 
 from .base import Capability, Objective, PlanProblem, SolverOptions, SolverResult, Status
 from .certificate import fulfilment_certificate
+from .crossover import crossover
 from .pdhg import solve_lp
 from .repair import Structure, repair_dual, repair_primal
 
@@ -71,6 +72,7 @@ class _Run:
         self.d = np.asarray(pb.y - pb.ymin, dtype=np.float64)
         self.R = sp.csr_array(pb.R)
         self.iterations = 0
+        self.crossed = False  # stage 1's plan came from the structured crossover
         self.log = (lambda msg: print(f"[pdhg {time.perf_counter() - self.t0:7.2f}s] {msg}",
                                       flush=True)) if options.verbose else None
 
@@ -118,11 +120,25 @@ class _Run:
             self._say(f"stage 1 tol {tol:.0e}: {r.iterations} its, t {r.x[m]:.12g} → "
                       f"{cert.achieved:.12g}, bound {cert.bound:.12g}, gap "
                       f"{cert.duality_gap:.2e}")
+            if not cert.holds(self.tol * 1e-3) and self.opt.extra.get("crossover", True):
+                xo = crossover(self.st, self.R, pb.b, pb.cap, pb.ymin, d, r.x[:m], r.y[:n],
+                               r.y[n:], r.x[m])
+                if xo is not None:
+                    cx = self._cert(xo[0], *xo[2:])
+                    self._say(f"crossover: t {cx.achieved:.12g}, bound {cx.bound:.12g}, "
+                              f"primal {cx.primal_residual:.1e}, dual {cx.dual_residual:.1e}")
+                    if cx.holds(self.tol) and abs(cx.duality_gap) < abs(cert.duality_gap):
+                        z, (p, u, v), cert = xo[0], xo[2:], cx
+                        self.crossed = True
+                else:
+                    from . import crossover as _cx
+
+                    self._say(f"crossover: no vertex ({_cx.last_reason})")
             if best is None or abs(cert.duality_gap) < abs(best[4].duality_gap):
                 best = (z, p, u, v, cert, r)
             if cert.holds(self.tol) or self._left() <= 0 or tol <= 1e-12:
                 break
-            x0, y0, tol, state = r.x, r.y, tol / 10, r.state
+            x0, y0, tol, state = r.x, r.y, tol / 3, r.state
         return best
 
     # -- stage 2 -------------------------------------------------------------------------------
