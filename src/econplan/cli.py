@@ -132,7 +132,8 @@ def plan(
     bundle: Annotated[Path, typer.Argument(help="Bundle folder.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the plan files.")],
     objective: Annotated[str, typer.Option(help="fulfilment | min-labour")] = "fulfilment",
-    solver: Annotated[str | None, typer.Option(help="highs | scipy | fast | pdhg (default: by size)")]
+    solver: Annotated[str | None,
+                      typer.Option(help="highs | scipy | fast | pdhg (default: by size)")]
     = None,
     report: Annotated[bool, typer.Option(help="Write report.html.")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,

@@ -76,7 +76,7 @@ def crossover(
 
 
 def _crossover(st, R, b, cap, ymin, d, z, p, u, t_approx, rel, max_border):
-    n, m = st.n, st.m
+    n = st.n
     tp, o = st.tp, st.o
     capped = np.isfinite(cap)
     z = np.clip(np.asarray(z, dtype=np.float64), 0.0, cap)
@@ -97,7 +97,6 @@ def _crossover(st, R, b, cap, ymin, d, z, p, u, t_approx, rel, max_border):
     free = interior & flat
     by_sign = ~flat
     at_cap = capped & ~free & np.where(by_sign, rprofit > 0, room_hi <= room_lo)
-    at_zero = ~free & ~at_cap
     order = np.lexsort((-z * o, tp))  # per product, the free technique running most first
     fo = free[order]
     first = np.full(n, -1, dtype=np.int64)
