@@ -53,21 +53,28 @@ def crossover(
     p: np.ndarray,
     u: np.ndarray,
     t: float,
-    max_border: int = 400,
+    max_border: int = 2000,
+    rounds: int = 4,
 ) -> tuple[np.ndarray, float, np.ndarray, np.ndarray, np.ndarray] | None:
     """Exact (z, t, p, u, v) at the vertex an approximate stage-1 solution points to, or None.
 
     ``z`` activities, ``t`` fulfilment and ``p``, ``u`` duals of an approximate solution (any
-    scale of p·d).
-    A technique is guessed free when it is away from its bounds (relative ``rel``) *and* its
-    reduced profit is near zero (relative ``rel``); otherwise it sits at the bound its profit's
-    sign (or, for a near-zero profit, its activity) points to. Several thresholds are tried,
-    each guess checked; the first that checks is returned.
+    scale of p·d). The first guess: a technique is free when it is away from its bounds
+    (relative ``rel``) *and* its reduced profit is near zero; otherwise it sits at the bound
+    its profit's sign (or its activity) points to. Then a primal-dual active-set loop: solve
+    the bordered system for the guess; activities outside their bounds are put on them;
+    fixed techniques whose reduced profit has the wrong sign are freed; resources whose price
+    comes out negative stop binding, over-used ones start. Each round is a handful of
+    Leontief solves; the loop ends at a vertex that checks (returned) or after ``rounds``.
+    Measured: from a PDHG solution at relative tolerance ~1e-8 (2,000 products) to ~1e-10
+    (10,000) the first guess is right; from looser ones the active-set rounds do not find
+    the vertex (setting every violated activity onto its bound at once overshoots), so the
+    caller tightens PDHG and tries again.
     """
     global last_reason
     reasons = []
-    for rel in (1e-4, 1e-5, 1e-3, 1e-6, 1e-2):
-        out = _crossover(st, R, b, cap, ymin, d, z, p, u, t, rel, max_border)
+    for rel in (1e-5, 1e-3):
+        out = _active_set(st, R, b, cap, ymin, d, z, p, u, t, rel, max_border, rounds)
         if out is not None:
             return out
         reasons.append(f"{rel:.0e}: {last_reason}")
@@ -75,136 +82,179 @@ def crossover(
     return None
 
 
-def _crossover(st, R, b, cap, ymin, d, z, p, u, t_approx, rel, max_border):
+def _active_set(st, R, b, cap, ymin, d, z, p, u, t_approx, rel, max_border, rounds):
     n = st.n
     tp, o = st.tp, st.o
     capped = np.isfinite(cap)
     z = np.clip(np.asarray(z, dtype=np.float64), 0.0, cap)
-    # --- the guess ------------------------------------------------------------------------
     scale = np.zeros(n)
     np.maximum.at(scale, tp, z * o)  # largest output of any technique of the product
+    scale = np.maximum(scale, 1e-300)
     p = np.maximum(np.asarray(p, dtype=np.float64), 0.0)
     u = np.maximum(np.asarray(u, dtype=np.float64), 0.0)
+    colM = np.asarray(abs(st.M).sum(axis=0)).ravel()
+    colR = np.asarray(abs(R).sum(axis=0)).ravel()
     profit = st.M.T @ p - R.T @ u
-    col = (float(p.max(initial=0.0)) * np.asarray(abs(st.M).sum(axis=0)).ravel()
-           + float(u.max(initial=0.0)) * np.asarray(abs(R).sum(axis=0)).ravel())
+    col = float(p.max(initial=0.0)) * colM + float(u.max(initial=0.0)) * colR
     rprofit = profit / np.maximum(col, 1e-300)
-    room_lo = z * o / np.maximum(scale[tp], 1e-300)
+    room_lo = z * o / scale[tp]
     room_hi = np.where(capped, (cap - z) / np.where(capped, np.maximum(cap, 1e-300), 1.0),
                        np.inf)
-    interior = (room_lo > rel) & (room_hi > rel)
     flat = np.abs(rprofit) <= rel
-    free = interior & flat
-    by_sign = ~flat
-    at_cap = capped & ~free & np.where(by_sign, rprofit > 0, room_hi <= room_lo)
-    order = np.lexsort((-z * o, tp))  # per product, the free technique running most first
-    fo = free[order]
-    first = np.full(n, -1, dtype=np.int64)
-    cand = order[fo]
+    free = (room_lo > rel) & (room_hi > rel) & flat
+    at_cap = capped & ~free & np.where(flat, room_hi <= room_lo, rprofit > 0)
+    binding = R @ z >= b * (1 - rel)
+    slack = st.M @ z - ymin - t_approx * d
+    row_scale = np.maximum(abs(st.M) @ z, 1e-300)
+    e_score = p / max(float(p.max(initial=0.0)), 1e-300) - np.abs(slack) / row_scale
+    share = z * o / scale[tp]  # how much a technique runs, relative to its product
+    for _ in range(rounds):
+        res = _solve_guess(st, R, b, cap, ymin, d, free, at_cap, binding, share, e_score,
+                           max_border)
+        if isinstance(res, tuple) and len(res) == 2:  # the border is not square: adjust
+            need, n_cand = res
+            if need < 0:  # free the flattest fixed techniques of products that have one free
+                has_free = np.bincount(tp, weights=free, minlength=n) > 0
+                pool = np.flatnonzero(~free & has_free[tp])
+                if len(pool) < -need:
+                    return _fail("border cannot be squared")
+                pick = pool[np.argsort(np.abs(rprofit[pool]), kind="stable")[:-need]]
+                free[pick] = True
+                at_cap[pick] = False
+            else:  # demote the extra free techniques that run least
+                has2 = np.bincount(tp, weights=free, minlength=n) > 1
+                pool = np.flatnonzero(free & has2[tp])
+                k = need - n_cand
+                pick = pool[np.argsort(share[pool], kind="stable")[:k]]
+                free[pick] = False
+                at_cap[pick] = capped[pick] & (room_hi[pick] <= room_lo[pick])
+            continue
+        if isinstance(res, str):
+            return _fail(res)
+        z_new, t, E, X, hasJ = res[:5]
+        # primal: free activities outside their bounds go onto them
+        tol = 1e-9
+        lo_v = free & (z_new < -tol * scale[tp])
+        hi_v = free & capped & (z_new > cap * (1 + tol))
+        if lo_v.any() or hi_v.any():
+            free &= ~(lo_v | hi_v)
+            at_cap |= hi_v
+            share = np.where(free, np.clip(z_new * o / scale[tp], 0.0, None), 0.0)
+            continue
+        # rows the guess leaves open must hold; a violated one is tight (an exhausted row)
+        netn = st.M @ z_new - ymin - t * d
+        open_rows = ~hasJ & ~np.isin(np.arange(n), E)
+        viol_rows = open_rows & (netn < -tol * row_scale)
+        if viol_rows.any():
+            e_score = np.where(viol_rows, e_score + 10.0, e_score)
+        p_new, u_new = res[5], res[6]
+        if p_new is None:
+            return _fail(res[7])
+        profit = st.M.T @ p_new - R.T @ u_new
+        col = float(p_new.max(initial=0.0)) * colM + float(u_new.max(initial=0.0)) * colR
+        ptol = 1e-9 * np.maximum(col, 1e-300)
+        at_zero = ~free & ~at_cap
+        enter_lo = at_zero & (profit > ptol)
+        enter_hi = at_cap & (profit < -ptol)
+        neg_u = binding & (u_new < 0)
+        used = R @ z_new
+        over = ~binding & (used > b * (1 + tol))
+        neg_p = p_new < -1e-12 * max(float(np.abs(p_new).max(initial=0.0)), 1e-300)
+        if not (enter_lo.any() or enter_hi.any() or neg_u.any() or over.any() or neg_p.any()
+                or viol_rows.any()):
+            v_new = np.where(capped, np.maximum(profit, 0.0), 0.0)
+            return np.clip(z_new, 0.0, cap), t, np.maximum(p_new, 0.0), u_new, v_new
+        free |= enter_lo | enter_hi
+        at_cap &= ~enter_hi
+        binding = (binding & ~neg_u) | over
+        e_score = np.where(neg_p, e_score - 10.0, e_score)
+        e_score = np.where(p_new > 0, e_score + 0.1 * p_new / max(p_new.max(), 1e-300),
+                           e_score)
+        share = np.where(free, np.maximum(share, 0.5 * rel), share)
+    return _fail(f"no checked vertex after {rounds} active-set rounds")
+
+
+def _solve_guess(st, R, b, cap, ymin, d, free, at_cap, binding, share, e_score, max_border):
+    """Primal and dual solutions of the bordered system for one guess (module docstring).
+
+    Returns an error string, ``(need, candidates)`` when the guess cannot make a square
+    border, or (z, t, E, X, hasJ, p, u, why) with p None (and ``why``) when the dual border is
+    singular."""
+    n = st.n
+    tp, o = st.tp, st.o
+    order = np.lexsort((-share, tp))  # per product, the free technique running most first
+    cand = order[free[order]]
     prods = tp[cand]
     keep_first = np.ones(len(cand), dtype=bool)
     keep_first[1:] = prods[1:] != prods[:-1]
+    first = np.full(n, -1, dtype=np.int64)
     first[prods[keep_first]] = cand[keep_first]
     X = cand[~keep_first]  # extra free techniques
     hasJ = first >= 0
-    used = R @ z
-    binding = used >= b * (1 - rel)
     Kb = np.flatnonzero(binding)
-    # exhausted: no free technique, but the row is tight. A vertex has exactly as many of
-    # them as the border needs (|X| + 1 − binding resources): take the most tightly held
-    # (priced highest, least slack at t) of the products without a free technique
-    slack = st.M @ z - ymin - t_approx * d
-    row_scale = abs(st.M) @ z
-    cand = np.flatnonzero(~hasJ & (row_scale > 0))
+    # exhausted rows: as many as the border needs (|X| + 1 − binding resources), the most
+    # tightly held products without a free technique
+    candE = np.flatnonzero(~hasJ)
     need = len(X) + 1 - len(Kb)
-    if need < 0 or need > len(cand):
-        return _fail(f"border needs {need} exhausted products, {len(cand)} candidates")
-    score = (p[cand] / max(float(p.max(initial=0.0)), 1e-300)
-             - np.abs(slack[cand]) / np.maximum(row_scale[cand], 1e-300))
-    E = np.sort(cand[np.argsort(-score, kind="stable")[:need]])
+    if need < 0 or need > len(candE):
+        return need, len(candE)
+    E = np.sort(candE[np.argsort(-e_score[candE], kind="stable")[:need]])
     if len(X) + len(E) + len(Kb) > max_border:
-        return _fail(f"border too large: {len(X)} extra, {len(E)} exhausted, {len(Kb)} res")
-    # --- Leontief system on the products with a J technique --------------------------------
+        return f"border too large: {len(X)} extra, {len(E)} exhausted, {len(Kb)} resources"
     choice = np.where(hasJ, first, 0)
     keep = hasJ.astype(np.float64)
-    Q = chosen_input_matrix(st.A, o, choice)
-    Q = sp.csr_array(sp.diags_array(keep) @ Q @ sp.diags_array(keep))
-    QE = sp.csr_array(chosen_input_matrix(st.A, o, choice)[E, :] @ sp.diags_array(keep))
+    Qfull = chosen_input_matrix(st.A, o, choice)
+    Q = sp.csr_array(sp.diags_array(keep) @ Qfull @ sp.diags_array(keep))
+    QE = sp.csr_array(Qfull[E, :] @ sp.diags_array(keep))
     fixed = np.where(at_cap, cap, 0.0)
     # net requirement per product, as columns: base, per unit t, per unit of each X technique
-    Y0 = ymin - st.M @ fixed
-    cols = [Y0, d] + [-(st.M[:, [x]].toarray().ravel()) for x in X]
-    Y = np.column_stack(cols)
+    Y = np.column_stack([ymin - st.M @ fixed, d] + ([-(st.M[:, X].toarray())] if len(X)
+                                                    else []))
     xs = _solve(Q, Y * keep[:, None])  # J rows; E rows read off below
     xE = Y[E, :] + QE @ xs  # x_E(θ) = 0 for exhausted rows
     oJ = np.where(hasJ, o[choice], 1.0)
     zJ = xs / oJ[:, None] * keep[:, None]  # activities of J techniques per column
-    # resources: R fixed + R_J zJ + R_X z_X = b on binding rows
     RJ = sp.csr_array(R[:, choice] @ sp.diags_array(keep))
     Rcols = RJ @ zJ  # k × (2 + |X|)
-    Rcols[:, 2:] += R[:, X].toarray()
+    if len(X):
+        Rcols[:, 2:] += R[:, X].toarray()
     r_fixed = R @ fixed
-    # small system in θ = (1, t, z_X): rows = exhausted + binding resources
-    G = np.vstack([xE, Rcols[Kb, :]]) if len(E) + len(Kb) else np.zeros((0, Y.shape[1]))
+    G = np.vstack([xE, Rcols[Kb, :]])
     h = np.concatenate([np.zeros(len(E)), b[Kb] - r_fixed[Kb]])
-    if G.shape[0] != G.shape[1] - 1:  # the guess does not make a square border
-        return _fail(f"primal border {G.shape[0]}x{G.shape[1] - 1}: {len(X)} extra, "
-                     f"{len(E)} exhausted, {len(Kb)} binding resources")
     try:
         theta = np.linalg.solve(G[:, 1:], h - G[:, 0])
     except np.linalg.LinAlgError:
-        return _fail("singular border")
+        return "singular primal border"
     t = float(theta[0])
     coef = np.concatenate([[1.0], theta])
     z_new = fixed.copy()
     z_new[choice[hasJ]] = (zJ @ coef)[hasJ]
     z_new[X] = theta[1:]
-    tolb = 1e-9
-    if (z_new < -tolb * np.maximum(scale[tp], 1.0)).any() or (
-            z_new[capped] > cap[capped] * (1 + tolb)).any():
-        return _fail("activities outside their bounds")
-    z_new = np.clip(z_new, 0.0, cap)
-    # --- duals: p_J = r̃(u, p_E) + Q_Jᵀ p_J --------------------------------------------------
-    AJ = sp.csc_array(st.A[:, choice])  # inputs of J techniques (n × n, column i = J(i))
-    rt_cols = [R[[k], :][:, choice].toarray().ravel() / oJ * keep for k in Kb]
-    rt_cols += [AJ[[e], :].toarray().ravel() / oJ * keep for e in E]
-    if not rt_cols:
-        return _fail("no binding resource or exhausted product")
-    RT = np.column_stack(rt_cols)
+    # duals: p_J = r̃(u, p_E) + Q_Jᵀ p_J, linear in (u_Kb, p_E)
+    AJ = sp.csr_array(st.A[:, choice])
+    RT = np.column_stack(
+        [R[[k], :][:, choice].toarray().ravel() / oJ * keep for k in Kb]
+        + [AJ[[e], :].toarray().ravel() / oJ * keep for e in E]
+    ) if len(Kb) + len(E) else np.zeros((n, 0))
+    if RT.shape[1] == 0:
+        return (z_new, t, E, X, hasJ, None, None, "no binding resource or exhausted row")
     P = _solve(sp.csr_array(Q.T), RT)  # n × (Kb + E): p per unit of each unknown
     P[E, len(Kb) + np.arange(len(E))] = 1.0  # the exhausted products' own prices
-    # equations: zero reduced profit on X; p·d = 1
     MX = st.M[:, X].toarray() if len(X) else np.zeros((n, 0))
     RX = R[Kb, :][:, X].toarray() if len(X) else np.zeros((len(Kb), 0))
-    rows = []
-    for i in range(len(X)):
-        row = MX[:, i] @ P
-        row[: len(Kb)] -= RX[:, i]
-        rows.append(row)
-    rows.append(d @ P)
-    H = np.vstack(rows)
+    H = MX.T @ P
+    H[:, : len(Kb)] -= RX.T
+    H = np.vstack([H, d @ P])
     rhs = np.zeros(H.shape[0])
     rhs[-1] = 1.0
-    if H.shape[0] != H.shape[1]:
-        return _fail("dual border not square")
     try:
         w = np.linalg.solve(H, rhs)
     except np.linalg.LinAlgError:
-        return _fail("singular border")
+        return (z_new, t, E, X, hasJ, None, None, "singular dual border")
     p_new = P @ w
     u_new = np.zeros(R.shape[0])
     u_new[Kb] = w[: len(Kb)]
-    if (u_new < 0).any() or (p_new < -1e-12 * np.abs(p_new).max(initial=0.0)).any():
-        return _fail("negative prices")
-    p_new = np.maximum(p_new, 0.0)
-    profit = st.M.T @ p_new - R.T @ u_new
-    col_new = (float(p_new.max(initial=0.0)) * np.asarray(abs(st.M).sum(axis=0)).ravel()
-               + float(u_new.max(initial=0.0)) * np.asarray(abs(R).sum(axis=0)).ravel())
-    if (~capped & (profit > 1e-9 * col_new)).any():
-        return _fail("a technique without capacity is profitable at the vertex's prices")
-    v_new = np.where(capped, np.maximum(profit, 0.0), 0.0)
-    return z_new, t, p_new, u_new, v_new
-
+    return z_new, t, E, X, hasJ, p_new, u_new, ""
 
 def _fail(reason: str) -> None:
     global last_reason

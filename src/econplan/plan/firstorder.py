@@ -107,7 +107,7 @@ class _Run:
         if ws is not None and ws.z is not None and len(ws.z) == m and ws.p is not None:
             x0 = np.concatenate([ws.z, [ws.t if np.isfinite(ws.t) else 0.0]])
             y0 = np.concatenate([ws.p, ws.u if ws.u is not None else np.zeros(k)])
-        tol = float(self.opt.extra.get("pdhg_tolerance", 1e-7))
+        tol = float(self.opt.extra.get("pdhg_tolerance", 1e-6))
         best = None
         state = None
         while True:
@@ -116,6 +116,9 @@ class _Run:
             self.iterations += r.iterations
             z, t = repair_primal(self.st, self.R, pb.b, pb.cap, pb.ymin, d, r.x[:m], r.x[m])
             p, u, v = repair_dual(self.st, self.R, pb.cap, d, r.y[:n], r.y[n:])
+            p2, u2, v2 = repair_dual(self.st, self.R, pb.cap, d, r.y[:n], r.y[n:], z=z)
+            if self._cert(z, p2, u2, v2).bound < self._cert(z, p, u, v).bound:
+                p, u, v = p2, u2, v2
             cert = self._cert(z, p, u, v)
             self._say(f"stage 1 tol {tol:.0e}: {r.iterations} its, t {r.x[m]:.12g} → "
                       f"{cert.achieved:.12g}, bound {cert.bound:.12g}, gap "

@@ -66,6 +66,7 @@ def repair_primal(
     z: np.ndarray,
     t: float,
     rounds: int = 3,
+    switch: bool = True,
 ) -> tuple[np.ndarray, float]:
     """Activities meeting ``M z ≥ ymin + t' d``, ``R z ≤ b``, ``0 ≤ z ≤ cap`` for a t' ≤ t
     close to t (module docstring). Returns ``(z', t')``."""
@@ -82,7 +83,19 @@ def repair_primal(
             choice = st.pick(room)
             dz = gross_activities(st.A, st.o, choice, deficit)
             z[choice] = np.minimum(z[choice] + dz, cap[choice])
-        # 2. what production cannot cover (exhausted products) and resource overuse: lower t
+        # 2. exhausted products (every technique at capacity): consumers switch to their
+        # alternative that uses less of it, where that alternative has room
+        if switch:
+            _switch_consumers(st, cap, ymin, d, z, t)
+            for _ in range(rounds):  # the switches' other inputs: produce them
+                deficit = np.maximum(ymin + t * d - st.M @ z, 0.0)
+                if not deficit.any():
+                    break
+                room = np.where(capped, cap - z, np.inf)
+                choice = st.pick(room)
+                dz = gross_activities(st.A, st.o, choice, deficit)
+                z[choice] = np.minimum(z[choice] + dz, cap[choice])
+        # 3. what is left (exhausted products' deficits, resource overuse): lower t
         # (deficits below rounding of the row's own terms are not deficits)
         rowscale = abs(st.M) @ z + ymin + t * d
         deficit = ymin + t * d - st.M @ z
@@ -114,6 +127,61 @@ def repair_primal(
     return z, float(t)
 
 
+def _switch_consumers(st: Structure, cap: np.ndarray, ymin: np.ndarray, d: np.ndarray,
+                      z: np.ndarray, t: float) -> None:
+    """In place: for every product whose techniques all run at capacity and whose row is
+    short, move output of its consumers from the technique they run to an alternative of
+    theirs with room that needs less of the product per unit of output, largest saving
+    first, until the shortfall is covered. The consumers' own output is unchanged; their
+    other inputs and resource use change a little (the caller covers the first by production
+    and the second, if over, by lowering t)."""
+    capped = np.isfinite(cap)
+    room = np.where(capped, cap - z, np.inf)
+    has_room = ~capped | (room > 1e-12 * np.maximum(np.where(capped, cap, 1.0), 1.0))
+    full = np.bincount(st.tp, weights=has_room, minlength=st.n) == 0
+    deficit = ymin + t * d - st.M @ z
+    short = np.flatnonzero(full & (deficit > 0))
+    if not len(short):
+        return
+    Ar = sp.csr_array(st.A)
+    per = st.AT.multiply(1.0 / st.o[:, None]).tocsr()  # technique × product, per unit output
+    for i in short:
+        need = float(deficit[i])
+        row = slice(Ar.indptr[i], Ar.indptr[i + 1])
+        techs = Ar.indices[row]
+        use = Ar.data[row] / st.o[techs]  # units of i per unit of output of each consumer
+        best = []
+        for j, a in zip(techs, use, strict=True):
+            if z[j] <= 0 or st.tp[j] == i:
+                continue
+            for k in _alternatives(st, j):
+                if k == j or room[k] <= 0:
+                    continue
+                a_k = float(per[k, i])
+                if a_k < a:
+                    best.append((a - a_k, j, k))
+        for gain, j, k in sorted(best, reverse=True):
+            if need <= 0:
+                break
+            # output moved (units of the consumer's product): limited by j's activity and
+            # k's room
+            q = min(need / gain, z[j] * st.o[j], room[k] * st.o[k])
+            if q <= 0:
+                continue
+            z[j] -= q / st.o[j]
+            z[k] += q / st.o[k]
+            room[k] -= q / st.o[k]
+            need -= q * gain
+
+
+def _alternatives(st: Structure, j: int) -> np.ndarray:
+    """The techniques that make the same product as technique j (j included)."""
+    i = st.tp[j]
+    pos = st.starts[i]
+    end = st.starts[i + 1] if i + 1 < st.n else st.m
+    return st.order[pos:end]
+
+
 def _gross(st: Structure, choice: np.ndarray, Y: np.ndarray, keep: np.ndarray) -> np.ndarray:
     """Gross requirements x = Y + Q diag(keep) x for the chosen techniques (keep 0: that
     product's production is held fixed, so its inputs are not required)."""
@@ -134,13 +202,20 @@ def repair_dual(
     p: np.ndarray,
     u: np.ndarray,
     max_sweeps: int = 500,
+    z: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Dual-feasible (p, u, v) with p·d = 1 from approximate (p, u) (module docstring)."""
+    """Dual-feasible (p, u, v) with p·d = 1 from approximate (p, u) (module docstring).
+
+    With the plan's activities ``z``, capacitated techniques that do not run at capacity are
+    held to zero profit too: a rent on them only loosens the bound (complementary slackness
+    gives them none at the optimum), so the bound stays as tight as the duals allow."""
     p = np.maximum(np.asarray(p, dtype=np.float64), 0.0)
     u = np.maximum(np.asarray(u, dtype=np.float64), 0.0)
     R = sp.csr_array(R)
     Ru = R.T @ u
     unc = ~np.isfinite(cap)
+    if z is not None:
+        unc = unc | (np.asarray(z) < cap * (1 - 1e-7))
     idx = st.tp[unc]
     for _ in range(max_sweeps):
         unit = ((st.AT @ p + Ru) / st.o)[unc]
