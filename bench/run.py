@@ -393,6 +393,9 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="only the small cases")
     ap.add_argument("--only", action="append", default=[], help="run only this case (repeatable)")
     ap.add_argument("--side", help=argparse.SUPPRESS)
+    ap.add_argument("--sides", action="append", default=[],
+                    help="run only these sides of the case (repeatable); the other sides keep "
+                         "their stored results")
     ap.add_argument("--timeout", type=float, default=180.0, help="seconds per side (default 180)")
     args = ap.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -411,8 +414,10 @@ def main() -> None:
     data = json.loads(store.read_text()) if store.exists() else {}
     for case in cases:
         print(f"== {case}: {CASES[case][0]}", flush=True)
-        row = {}
+        row = dict(data.get(case, {})) if args.sides else {}
         for side, _ in SIDES[case]:
+            if args.sides and side not in args.sides:
+                continue
             row[side] = run_side(case, side, args.timeout)
             print(f"   {side:13s} {json.dumps(row[side], default=float)[:300]}", flush=True)
         if case.startswith("values"):

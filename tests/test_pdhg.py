@@ -63,7 +63,8 @@ def test_repairs_make_an_exact_certificate():
     rng = np.random.default_rng(0)
     z = r.z * (1 + 1e-3 * rng.normal(size=pb.m))
     z2, t2 = repair_primal(st, pb.R, pb.b, pb.cap, pb.ymin, d, z, r.t)
-    p, u, v = repair_dual(st, pb.R, pb.cap, d, r.p * (1 + 1e-3 * rng.random(pb.n)), r.u)
+    p, u, v = repair_dual(st, pb.R, pb.b, pb.cap, pb.ymin, d,
+                          r.p * (1 + 1e-3 * rng.random(pb.n)), r.u)
     cert = fulfilment_certificate(pb.M, pb.R, pb.b, pb.cap, pb.y, pb.ymin, z2, p, u, v)
     assert cert.primal_residual <= 1e-12 and cert.dual_residual <= 1e-12
     assert cert.achieved <= t_ref * (1 + 1e-9) <= cert.bound * (1 + 1e-9) + 1e-12

@@ -115,10 +115,8 @@ class _Run:
                          time_limit=max(self._left(), 0.0), engine=self.engine, log=self.log)
             self.iterations += r.iterations
             z, t = repair_primal(self.st, self.R, pb.b, pb.cap, pb.ymin, d, r.x[:m], r.x[m])
-            p, u, v = repair_dual(self.st, self.R, pb.cap, d, r.y[:n], r.y[n:])
-            p2, u2, v2 = repair_dual(self.st, self.R, pb.cap, d, r.y[:n], r.y[n:], z=z)
-            if self._cert(z, p2, u2, v2).bound < self._cert(z, p, u, v).bound:
-                p, u, v = p2, u2, v2
+            p, u, v = repair_dual(self.st, self.R, pb.b, pb.cap, pb.ymin, d, r.y[:n], r.y[n:],
+                                  z=z)
             cert = self._cert(z, p, u, v)
             self._say(f"stage 1 tol {tol:.0e}: {r.iterations} its, t {r.x[m]:.12g} → "
                       f"{cert.achieved:.12g}, bound {cert.bound:.12g}, gap "

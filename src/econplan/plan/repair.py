@@ -197,7 +197,9 @@ def _gross(st: Structure, choice: np.ndarray, Y: np.ndarray, keep: np.ndarray) -
 def repair_dual(
     st: Structure,
     R: sp.sparray,
+    b: np.ndarray,
     cap: np.ndarray,
+    ymin: np.ndarray,
     d: np.ndarray,
     p: np.ndarray,
     u: np.ndarray,
@@ -206,19 +208,51 @@ def repair_dual(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Dual-feasible (p, u, v) with p·d = 1 from approximate (p, u) (module docstring).
 
-    With the plan's activities ``z``, capacitated techniques that do not run at capacity are
-    held to zero profit too: a rent on them only loosens the bound (complementary slackness
-    gives them none at the optimum), so the bound stays as tight as the duals allow."""
+    Two ways to remove the profit an approximate p leaves on techniques that may earn none
+    (uncapacitated ones, and — with the plan's activities ``z`` — capacitated ones that do
+    not run at capacity, which complementary slackness gives no rent): raise every resource
+    price by the same factor 1 + γ (all techniques use resources, so a small γ clears small
+    profits and the bound grows by γ·u·b), or lower p to ``min(p, min_j (p·A_j + u·R_j)/o_j)``
+    until no such technique is profitable (a monotone iteration; lowering an input's price
+    lowers its users' prices too, which can cost more). Both give valid duals; the one with
+    the lower bound ``u·b + v·cap − p·ymin`` is returned."""
     p = np.maximum(np.asarray(p, dtype=np.float64), 0.0)
     u = np.maximum(np.asarray(u, dtype=np.float64), 0.0)
     R = sp.csr_array(R)
-    Ru = R.T @ u
-    unc = ~np.isfinite(cap)
+    capped = np.isfinite(cap)
+    pd = float(p @ d)
+    if pd > 0:
+        p, u = p / pd, u / pd
+    holds = [~capped]
     if z is not None:
-        unc = unc | (np.asarray(z) < cap * (1 - 1e-7))
-    idx = st.tp[unc]
+        holds.append(~capped | (np.asarray(z) < cap * (1 - 1e-7)))
+    candidates = []
+    uR = R.T @ u
+    profit = st.M.T @ p - uR
+    for hold in holds:
+        # (a) raise the resource prices
+        viol = hold & (profit > 0)
+        if not (viol & (uR <= 0)).any():
+            gamma = float(np.max(profit[viol] / uR[viol], initial=0.0))
+            candidates.append((p, u * (1 + gamma)))
+        # (b) lower the product prices
+        candidates.append(_lower_prices(st, R, p, u, hold, d, max_sweeps))
+    best = None
+    capf = np.where(capped, cap, 0.0)
+    for pc, uc in candidates:
+        prof = st.M.T @ pc - R.T @ uc
+        v = np.where(capped, np.maximum(prof, 0.0), 0.0)
+        bound = float(uc @ b + v @ capf - pc @ ymin)
+        if best is None or bound < best[0]:
+            best = (bound, (pc, uc, v))
+    return best[1]
+
+
+def _lower_prices(st, R, p, u, hold, d, max_sweeps):
+    Ru = R.T @ u
+    idx = st.tp[hold]
     for _ in range(max_sweeps):
-        unit = ((st.AT @ p + Ru) / st.o)[unc]
+        unit = ((st.AT @ p + Ru) / st.o)[hold]
         T = np.full(st.n, np.inf)
         np.minimum.at(T, idx, unit)
         if not (p > T).any():
@@ -227,6 +261,4 @@ def repair_dual(
     pd = float(p @ d)
     if pd > 0:
         p, u = p / pd, u / pd
-    profit = st.M.T @ p - R.T @ u
-    v = np.where(np.isfinite(cap), np.maximum(profit, 0.0), 0.0)
-    return p, u, v
+    return p, u
