@@ -166,3 +166,20 @@ def test_crossover_refuses_a_wrong_guess():
         cert = fulfilment_certificate(pb.M, pb.R, pb.b, pb.cap, pb.y, pb.ymin, out[0],
                                       *out[2:])
         assert not cert.holds(1e-9) or abs(out[1] - reference_t(pb)) <= 1e-9
+
+
+def test_default_solver_by_measured_size():
+    from types import SimpleNamespace
+
+    from econplan.plan import default_solver
+
+    def eco(n, m, capped):
+        cap = np.full(m, np.inf)
+        cap[:capped] = 1.0
+        return SimpleNamespace(n_products=n, n_techniques=m, cap=cap)
+
+    assert default_solver(eco(1000, 2000, 10)) == "highs"  # small: exact vertex
+    assert default_solver(eco(2500, 5000, 10)) == "fast"  # alternatives and capacities
+    assert default_solver(eco(2500, 5000, 0)) == "highs"  # alternatives, no capacities
+    assert default_solver(eco(5000, 5000, 100)) == "highs"  # capacities, no alternatives
+    assert default_solver(eco(30_000, 30_000, 0)) == "fast"  # large

@@ -10,6 +10,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from .base import (
     Capability,
     Objective,
@@ -46,9 +48,19 @@ except ImportError:  # pragma: no cover - optional module
 #: ``fast`` certifies in ~1 s (and hands over to HiGHS itself when it cannot certify).
 FAST_ABOVE = 20_000
 
+#: With alternatives *and* capacities HiGHS slows down sooner (2,000 products × 2: ~30 s,
+#: where ``fast`` — its first-order route — certifies to 1e-6 in ~5 s; bench/RESULTS.md), so
+#: ``fast`` is the default above this many techniques for such economies.
+FAST_ABOVE_WITH_CAPACITIES = 4_000
+
 
 def default_solver(economy: Economy) -> str:
-    if economy.n_techniques > FAST_ABOVE and "fast" in SOLVERS:
+    """``fast`` above the measured sizes where HiGHS's simplex becomes slow, else ``highs``."""
+    if "fast" not in SOLVERS:
+        return "highs"
+    m = economy.n_techniques
+    hard = m > economy.n_products and bool(np.isfinite(np.asarray(economy.cap)).any())
+    if m > FAST_ABOVE or (hard and m > FAST_ABOVE_WITH_CAPACITIES):
         return "fast"
     return "highs"
 

@@ -53,7 +53,7 @@ def crossover(
     p: np.ndarray,
     u: np.ndarray,
     t: float,
-    max_border: int = 2000,
+    max_border: int = 200,
     rounds: int = 4,
 ) -> tuple[np.ndarray, float, np.ndarray, np.ndarray, np.ndarray] | None:
     """Exact (z, t, p, u, v) at the vertex an approximate stage-1 solution points to, or None.

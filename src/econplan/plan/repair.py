@@ -8,17 +8,19 @@ can cost a lot of t. The two repairs below use the Leontief structure (one techn
 one product; every choice of techniques is productive), each a couple of matrix-free solves:
 
 * :func:`repair_primal` covers every deficit by producing more with techniques that have
-  capacity left (one Leontief solve for the gross requirements of the deficits); products
-  whose techniques are all at capacity ("exhausted") and resources used beyond availability
-  are relieved instead by lowering t along the direction that meets ``d`` with the exhausted
-  products' production held fixed. The result is feasible up to rounding, at a t slightly
-  below the input's.
-* :func:`repair_dual` makes (p, u, v) dual-feasible: p is lowered to
-  ``min(p, min_j (p·A_j + u·R_j)/o_j)`` over uncapacitated techniques until no such technique
-  is profitable (a monotone iteration that converges at the economy's spectral radius), then
-  p·d = 1 is restored by scaling (p, u, v) — the inequalities are homogeneous — and capacity
-  rents are recomputed exactly. The resulting bound ``u·b + v·cap − p·ymin`` is a valid
-  upper bound on t*, whatever the input's accuracy.
+  capacity left (one Leontief solve for the gross requirements of the deficits); for
+  products whose techniques all run at capacity ("exhausted"), consumers move output to an
+  alternative technique with room that needs less of them; what remains (exhausted
+  products still short, resources used beyond availability) is relieved by lowering t along
+  the direction that meets ``d`` with the exhausted products' production held fixed. The
+  result is feasible up to rounding, at a t slightly below the input's.
+* :func:`repair_dual` makes (p, u, v) dual-feasible: either p is lowered to
+  ``min(p, min_j (p·A_j + u·R_j)/o_j)`` over the techniques that may earn no rent until none
+  is profitable (a monotone iteration that converges at the economy's spectral radius), or
+  every resource price is raised by one common factor; p·d = 1 is restored by scaling
+  (p, u, v) — the inequalities are homogeneous — and capacity rents are recomputed exactly.
+  The lower of the resulting bounds ``u·b + v·cap − p·ymin`` is kept; it is a valid upper
+  bound on t*, whatever the input's accuracy.
 
 Units: as in :class:`econplan.plan.base.PlanProblem` (activities, product units, t
 dimensionless; p in t per product unit, u in t per resource unit, v in t per activity unit).
@@ -203,7 +205,7 @@ def repair_dual(
     d: np.ndarray,
     p: np.ndarray,
     u: np.ndarray,
-    max_sweeps: int = 500,
+    max_sweeps: int = 100,
     z: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Dual-feasible (p, u, v) with p·d = 1 from approximate (p, u) (module docstring).
