@@ -7,15 +7,17 @@ many binding capacities), this backend solves DESIGN.md's two stages with the re
 adaptive PDHG of :mod:`econplan.plan.pdhg` (SciPy, Numba or PyTorch SpMVs) and turns the
 approximate answer into a certified one with :mod:`econplan.plan.repair`:
 
-1. **Stage 1** ``max t``: PDHG to a relative tolerance (1e-7 first), then primal repair
-   (feasible activities at a slightly lower t) and dual repair (a valid bound). If the
+1. **Stage 1** ``max t``: PDHG to a relative tolerance (1e-6 first), then the structured
+   crossover (:mod:`econplan.plan.crossover`, when the plan is already close) or the primal
+   and dual repairs (feasible activities at a slightly lower t; a valid bound). If the
    certificate's gap is above ``certificate_tolerance`` (1e-6, DESIGN.md "Solvers"), PDHG
-   continues from where it stopped with a ten times tighter tolerance, until it holds or the
-   time limit is reached.
-2. **Stage 2** ``min c·z`` at ``t ≥ t₁(1 − 1e-7)`` (t₁: the fulfilment stage 1's repaired plan
-   achieves), warm-started from stage 1, repaired to that fulfilment; its duals are the plan's
-   valuations. If stage 2 does not converge in the time left, stage 1's plan is kept and the
-   message says so.
+   continues from where it stopped with a three times tighter tolerance, until it holds or
+   the time limit is reached.
+2. **Stage 2** ``min c·z`` at ``t ≥ t₁(1 − 1e-7)`` (t₁: the fulfilment stage 1's plan
+   achieves). Skipped, with proof, when the cost is one resource that binds in stage 1
+   (:meth:`_Run._stage2_shortcut`); otherwise PDHG warm-started from stage 1 with an
+   iteration budget, repaired, mixed with stage 1's plan if the repair gave up fulfilment,
+   and kept only if cheaper; its duals are then the plan's valuations.
 
 The certificate written with the plan is the stage-1 duals' (p, u, v) against the activities
 finally written, recomputed by :mod:`econplan.plan.certificate`; this backend never reports a
