@@ -176,12 +176,16 @@ def solve_lp(
     log: Any = None,
     check_every: int = 64,
     state: tuple[float, float] | None = None,
+    callback: Any = None,
+    callback_every: int = 0,
 ) -> PdhgResult:
     """Solve ``min c·x s.t. K x ≥ q, lb ≤ x ≤ ub`` by restarted adaptive PDHG (module
     docstring). ``lb`` must be finite (0 for activities); ``ub`` may hold ``inf``.
     ``x0``/``y0`` warm-start (original units); ``state`` the (step, primal weight) a previous
     call on the same K, c, q returned, to continue without re-learning them.
-    ``log(msg)`` receives progress lines."""
+    ``log(msg)`` receives progress lines. ``callback(x, y)`` (original units) is called every
+    ``callback_every`` iterations (a multiple of ``check_every``) with the candidate iterate;
+    it returning True ends the solve as converged (the caller's own, stricter test)."""
     start = time.perf_counter()
     K = sp.csr_array(K, dtype=np.float64)
     nr, nc = K.shape
@@ -311,6 +315,11 @@ def solve_lp(
             converged = True
             x, y, Kx, KTy = cand
             break
+        if callback is not None and callback_every and it % callback_every == 0:
+            if callback(ops.np(cand[0] * dc_t), ops.np(cand[1] * dr_t)):
+                converged = True
+                x, y, Kx, KTy = cand
+                break
         if it >= max_iterations or elapsed > time_limit:
             x, y, Kx, KTy = cand
             break
