@@ -32,6 +32,7 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
+from ..errors import EconplanError
 from .base import Capability, Objective, PlanProblem, SolverOptions, SolverResult, Status
 from .certificate import fulfilment_certificate
 from .crossover import crossover
@@ -127,8 +128,12 @@ class _Run:
             # already close (measured: the guess is right from about PDHG tolerance 1e-8)
             if (not cert.holds(self.tol * 1e-3) and abs(cert.duality_gap) <= 1e-5
                     and self.opt.extra.get("crossover", True)):
-                xo = crossover(self.st, self.R, pb.b, pb.cap, pb.ymin, d, x[:m], y[:n], y[n:],
-                               x[m])
+                try:  # an aid, never a failure: its result is checked below anyway
+                    xo = crossover(self.st, self.R, pb.b, pb.cap, pb.ymin, d, x[:m], y[:n],
+                                   y[n:], x[m])
+                except (ArithmeticError, ValueError, IndexError, EconplanError) as exc:
+                    self._say(f"crossover: {type(exc).__name__}: {exc}")
+                    xo = None
                 if xo is not None:
                     cx = self._cert(xo[0], *xo[2:])
                     self._say(f"crossover: t {cx.achieved:.12g}, bound {cx.bound:.12g}, "
