@@ -183,3 +183,23 @@ def test_default_solver_by_measured_size():
     assert default_solver(eco(2500, 5000, 0)) == "highs"  # alternatives, no capacities
     assert default_solver(eco(5000, 5000, 100)) == "highs"  # capacities, no alternatives
     assert default_solver(eco(30_000, 30_000, 0)) == "fast"  # large
+
+
+def test_cli_plan_with_pdhg_passes_verify(generated, tmp_path):
+    # the bundle → plan → verify contract, with the first-order backend
+    from typer.testing import CliRunner
+
+    from econplan.cli import app
+
+    bundle = generated(300, 2, seed=1, capacities=True, floors=True)
+    out = tmp_path / "plan"
+    runner = CliRunner()
+    r = runner.invoke(app, ["plan", str(bundle), "--out", str(out), "--solver", "pdhg"])
+    assert r.exit_code == 0, r.output
+    import json
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "optimal" and summary["solver"] == "pdhg"
+    assert abs(summary["duality_gap"]) <= 1e-6 and summary["primal_residual"] <= 1e-6
+    v = runner.invoke(app, ["verify", str(bundle), str(out)])
+    assert v.exit_code == 0, v.output
