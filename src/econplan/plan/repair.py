@@ -74,29 +74,14 @@ def repair_primal(
     close to t (module docstring). Returns ``(z', t')``."""
     z = np.clip(np.asarray(z, dtype=np.float64), 0.0, cap)
     R = sp.csr_array(R)
-    capped = np.isfinite(cap)
     for _ in range(rounds):
         # 1. produce the deficits with techniques that have room
-        for _ in range(rounds):
-            deficit = np.maximum(ymin + t * d - st.M @ z, 0.0)
-            if not deficit.any():
-                break
-            room = np.where(capped, cap - z, np.inf)
-            choice = st.pick(room)
-            dz = gross_activities(st.A, st.o, choice, deficit)
-            z[choice] = np.minimum(z[choice] + dz, cap[choice])
+        _produce_deficits(st, cap, ymin, d, z, t, rounds)
         # 2. exhausted products (every technique at capacity): consumers switch to their
         # alternative that uses less of it, where that alternative has room
         if switch:
             _switch_consumers(st, cap, ymin, d, z, t)
-            for _ in range(rounds):  # the switches' other inputs: produce them
-                deficit = np.maximum(ymin + t * d - st.M @ z, 0.0)
-                if not deficit.any():
-                    break
-                room = np.where(capped, cap - z, np.inf)
-                choice = st.pick(room)
-                dz = gross_activities(st.A, st.o, choice, deficit)
-                z[choice] = np.minimum(z[choice] + dz, cap[choice])
+            _produce_deficits(st, cap, ymin, d, z, t, rounds)  # the switches' other inputs
         # 3. what is left (exhausted products' deficits, resource overuse): lower t
         # (deficits below rounding of the row's own terms are not deficits)
         rowscale = abs(st.M) @ z + ymin + t * d
@@ -106,9 +91,7 @@ def repair_primal(
         excess = np.where(excess > 1e-14 * (abs(R) @ z), excess, 0.0)
         if not deficit.any() and not (excess > 0).any():
             break
-        room = np.where(capped, cap - z, np.inf)
-        has_room = ~capped | (room > 1e-12 * np.maximum(np.where(capped, cap, 1.0), 1.0))
-        full = np.bincount(st.tp, weights=has_room, minlength=st.n) == 0  # all at capacity
+        _, full = _room(st, cap, z)
         choice = st.pick(z)  # the technique running most can be turned down most
         # w: activities (exhausted products' production held) that make d; x: gross needs.
         # Lowering (z, t) by ε (w, 1) leaves every other row's slack as it is and relieves
@@ -129,6 +112,29 @@ def repair_primal(
     return z, float(t)
 
 
+def _room(st: Structure, cap: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Capacity left per technique (inf without capacity), and the products whose techniques
+    are all at capacity (beyond rounding)."""
+    capped = np.isfinite(cap)
+    room = np.where(capped, cap - z, np.inf)
+    has_room = ~capped | (room > 1e-12 * np.maximum(np.where(capped, cap, 1.0), 1.0))
+    return room, np.bincount(st.tp, weights=has_room, minlength=st.n) == 0
+
+
+def _produce_deficits(st: Structure, cap: np.ndarray, ymin: np.ndarray, d: np.ndarray,
+                      z: np.ndarray, t: float, rounds: int) -> None:
+    """In place: cover every row's deficit at t by producing more with, per product, the
+    technique with the most capacity left (one Leontief solve per round)."""
+    capped = np.isfinite(cap)
+    for _ in range(rounds):
+        deficit = np.maximum(ymin + t * d - st.M @ z, 0.0)
+        if not deficit.any():
+            break
+        choice = st.pick(np.where(capped, cap - z, np.inf))
+        dz = gross_activities(st.A, st.o, choice, deficit)
+        z[choice] = np.minimum(z[choice] + dz, cap[choice])
+
+
 def _switch_consumers(st: Structure, cap: np.ndarray, ymin: np.ndarray, d: np.ndarray,
                       z: np.ndarray, t: float) -> None:
     """In place: for every product whose techniques all run at capacity and whose row is
@@ -137,10 +143,7 @@ def _switch_consumers(st: Structure, cap: np.ndarray, ymin: np.ndarray, d: np.nd
     first, until the shortfall is covered. The consumers' own output is unchanged; their
     other inputs and resource use change a little (the caller covers the first by production
     and the second, if over, by lowering t)."""
-    capped = np.isfinite(cap)
-    room = np.where(capped, cap - z, np.inf)
-    has_room = ~capped | (room > 1e-12 * np.maximum(np.where(capped, cap, 1.0), 1.0))
-    full = np.bincount(st.tp, weights=has_room, minlength=st.n) == 0
+    room, full = _room(st, cap, z)
     deficit = ymin + t * d - st.M @ z
     short = np.flatnonzero(full & (deficit > 0))
     if not len(short):
