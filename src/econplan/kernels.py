@@ -184,6 +184,18 @@ class CsrOperator:
             return x.detach().cpu().numpy()
         return np.asarray(x)
 
+    def matvec(self, x: Any) -> Any:
+        """Return ``M x`` for a vector x (n,) on this engine."""
+        if self.engine == "numba":
+            out = np.empty(self.shape[0])
+            self._nb["axpy"](self.M.indptr, self.M.indices, self.M.data, x,
+                             np.zeros(self.shape[0]), out)
+            return out
+        if self.engine == "torch":
+            return (self.T @ x.unsqueeze(1)).squeeze(1)
+        y = self.M @ x
+        return y * self.row_scale if self.row_scale is not None else y
+
     def axpy(self, rhs: Any, x: Any) -> Any:
         """Return ``rhs + M x`` (x: vector (n,) or block (n, k))."""
         if self.engine == "numba":

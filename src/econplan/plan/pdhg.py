@@ -89,34 +89,21 @@ class _Ops:
     """Vector and matrix operations on NumPy/SciPy or PyTorch."""
 
     def __init__(self, K: sp.csr_array, engine: str | None) -> None:
+        from ..kernels import CsrOperator
+
         self.engine = engine or "scipy"
+        if self.engine not in ("scipy", "numba", "torch"):
+            raise ValueError(f"unknown engine {engine!r} (scipy, numba, torch)")
+        device = "cpu"
         if self.engine == "torch":
             import torch
 
             self.torch = torch
-            dev = "cuda" if torch.cuda.is_available() else "cpu"
-            self.device = dev
-
-            def tcsr(M: sp.csr_array) -> Any:
-                return torch.sparse_csr_tensor(  # beta API: warnings silenced by the caller
-                    torch.as_tensor(M.indptr.astype(np.int64)),
-                    torch.as_tensor(M.indices.astype(np.int64)),
-                    torch.as_tensor(M.data, dtype=torch.float64),
-                    size=M.shape, device=dev,
-                )
-
-            self.K = tcsr(K)
-            self.KT = tcsr(sp.csr_array(K.T))
-        elif self.engine in ("scipy", "numba"):
-            self.K = sp.csr_array(K)
-            self.KT = sp.csr_array(K.T)
-            self._numba = None
-            if self.engine == "numba":
-                from ..kernels import CsrOperator
-
-                self._numba = (CsrOperator(self.K, "numba"), CsrOperator(self.KT, "numba"))
-        else:
-            raise ValueError(f"unknown engine {engine!r} (scipy, numba, torch)")
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = device
+        # the matrix products are kernels.CsrOperator's (one place converts to each engine)
+        self.Kop = CsrOperator(K, self.engine, device=device)
+        self.KTop = CsrOperator(sp.csr_array(K.T), self.engine, device=device)
 
     def arr(self, v: np.ndarray) -> Any:
         if self.engine == "torch":
@@ -125,23 +112,13 @@ class _Ops:
         return np.array(v, dtype=np.float64)
 
     def np(self, v: Any) -> np.ndarray:
-        if self.engine == "torch":
-            return v.detach().cpu().numpy()
-        return np.asarray(v)
+        return self.Kop.tonumpy(v)
 
     def mv(self, x: Any) -> Any:
-        if self.engine == "torch":
-            return self.K @ x
-        if self._numba is not None:
-            return self._numba[0].axpy(np.zeros(self.K.shape[0]), x)
-        return self.K @ x
+        return self.Kop.matvec(x)
 
     def rmv(self, y: Any) -> Any:
-        if self.engine == "torch":
-            return self.KT @ y
-        if self._numba is not None:
-            return self._numba[1].axpy(np.zeros(self.KT.shape[0]), y)
-        return self.KT @ y
+        return self.KTop.matvec(y)
 
     def clip(self, x: Any, lo: Any, hi: Any) -> Any:
         if self.engine == "torch":
