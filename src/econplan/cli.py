@@ -136,6 +136,9 @@ def plan(
                       typer.Option(help="highs | scipy | fast | pdhg (default: by size)")]
     = None,
     report: Annotated[bool, typer.Option(help="Write report.html.")] = True,
+    dask: Annotated[str | None, typer.Option(
+        help="Run the solver's matrix products on this Dask scheduler "
+             "(e.g. tcp://host:8786; solvers fast and pdhg).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Compute the optimal plan with its valuations and certificate.
@@ -145,11 +148,30 @@ def plan(
     _state["quiet"] |= quiet
     if objective not in ("fulfilment", "min-labour"):
         fail(f"--objective: unknown objective {objective!r} (fulfilment or min-labour)", 2)
+    options: dict = {}
+    client = None
+    if dask is not None:
+        solver = solver or "fast"
+        if solver not in ("fast", "pdhg"):
+            fail(f"--dask: solver {solver!r} runs in one process; use --solver fast or pdhg", 2)
+        try:
+            from distributed import Client
+        except ImportError:
+            fail("--dask needs dask[distributed]: pip install 'econplan[dask]'", 2)
+        try:
+            client = Client(dask, timeout="15s", set_as_default=True)
+        except (OSError, TimeoutError, ValueError) as exc:
+            fail(f"--dask: cannot reach the Dask scheduler at {dask!r} ({exc})", 2)
+        options["engine"] = "dask"
     with guarded():
         economy = _load(bundle)
         with status(f"planning {economy.n_products} products, {economy.n_techniques} "
                     "techniques"):
-            p = economy.plan(objective=objective, solver=solver)
+            try:
+                p = economy.plan(objective=objective, solver=solver, **options)
+            finally:
+                if client is not None:
+                    client.close()
         if not p.ok and p.status != "infeasible":
             fail(f"plan ended with status {p.status} (nothing written)"
                  f"{': ' + p.summary['message'] if p.summary.get('message') else ''}", 1)

@@ -1,4 +1,5 @@
-"""Labour values over an economy partitioned into product blocks, on Dask.
+"""Labour values over an economy partitioned into product blocks, and the SpMV engine
+"dask" that runs every solver's matrix products on a Dask cluster.
 
 The economy is split by *product blocks*: block p holds the techniques that make products
 ``lo_p … hi_p − 1`` — their input columns of A, outputs and resource use — as two Parquet files
@@ -10,6 +11,14 @@ row block by row block. The driver runs the same Anderson-accelerated iteration 
 :func:`econplan.kernels.fixed_point_solve` (so the answers agree to the solve tolerance) and the
 same policy iteration over alternatives, the cheapest-technique choice being made inside each
 block (each product's alternatives live in one block).
+
+The engine "dask" (:class:`DaskRowBlocks`, used by :class:`econplan.kernels.CsrOperator`)
+serves the planners: each sparse matrix a solver multiplies with (the Leontief inputs and their
+transpose for ``fast``, the constraint matrix and its transpose for ``pdhg``) is cut into row
+blocks of about equal numbers of entries, one per worker, sent once and kept there; each
+product then ships the vector to every worker and gathers the block results. The planning
+logic, the repairs and the certificate stay in the driver, on vectors, so the plan is the
+one-process plan up to the order of floating-point sums.
 
 Pointing it at a real cluster: start ``dask scheduler`` on one machine and ``dask worker
 tcp://SCHEDULER:8786`` on each node, put the partitions where every worker can read them (a
@@ -31,7 +40,7 @@ import scipy.sparse as sp
 from .errors import EconplanError
 from .kernels import ValuesResult, fixed_point_solve
 
-__all__ = ["write_partitions", "distributed_values", "Block"]
+__all__ = ["write_partitions", "distributed_values", "Block", "DaskRowBlocks"]
 
 
 def write_partitions(
@@ -221,3 +230,59 @@ def distributed_values(
     sweeps += s
     choice = client.gather([client.submit(lambda b: b.techs[b.choice], b) for b in blocks])
     return ValuesResult(x, np.concatenate(choice), res, sweeps, its, "dask")
+
+
+def _row_block_axpy(block: sp.csr_array, x: np.ndarray, rhs: np.ndarray | None) -> np.ndarray:
+    y = block @ x
+    return y if rhs is None else y + rhs
+
+
+class DaskRowBlocks:
+    """``x ↦ rhs + M x`` with the rows of M cut into blocks held by the workers of a Dask
+    client (module docstring). ``client``: a ``distributed.Client`` (default: the current
+    one, e.g. ``Client("tcp://scheduler:8786")`` made before planning); ``parts``: number of
+    blocks (default: one per worker). Traffic per product: the vector x to every worker
+    (8·len(x) bytes each) and the result (8·rows bytes in all)."""
+
+    def __init__(self, M: sp.csr_array, client: Any | None = None,
+                 parts: int | None = None) -> None:
+        try:
+            from distributed import get_client
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise EconplanError("engine 'dask' needs dask[distributed] "
+                                "(pip install 'econplan[dask]')") from exc
+        if client is None:
+            try:
+                client = get_client()
+            except ValueError as exc:
+                raise EconplanError("engine 'dask' needs a Dask client: create one first, "
+                                    "e.g. distributed.Client('tcp://scheduler:8786')") from exc
+        self.client = client
+        workers = sorted(client.scheduler_info()["workers"])
+        if not workers:
+            raise EconplanError("engine 'dask': the Dask cluster has no workers")
+        parts = max(1, min(parts or len(workers), M.shape[0]))
+        M = sp.csr_array(M)
+        # row bounds with about equal numbers of entries per block
+        targets = np.linspace(0, M.nnz, parts + 1)
+        bounds = np.searchsorted(M.indptr, targets, side="left")
+        bounds[0], bounds[-1] = 0, M.shape[0]
+        bounds = np.maximum.accumulate(bounds)
+        self.bounds = [(int(bounds[p]), int(bounds[p + 1])) for p in range(parts)
+                       if bounds[p + 1] > bounds[p]]
+        self.shape = M.shape
+        self.blocks = [
+            client.scatter(sp.csr_array(M[lo:hi]), workers=[workers[p % len(workers)]],
+                           hash=False)
+            for p, (lo, hi) in enumerate(self.bounds)
+        ]
+
+    def axpy(self, rhs: np.ndarray | None, x: np.ndarray) -> np.ndarray:
+        """``rhs + M x`` (``M x`` when rhs is None); x a vector or a block of columns."""
+        xf = self.client.scatter(np.ascontiguousarray(x), broadcast=True, hash=False)
+        futs = [
+            self.client.submit(_row_block_axpy, blk, xf, None if rhs is None else rhs[lo:hi],
+                               pure=False)
+            for blk, (lo, hi) in zip(self.blocks, self.bounds, strict=True)
+        ]
+        return np.concatenate(self.client.gather(futs))

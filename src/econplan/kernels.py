@@ -23,7 +23,9 @@ product with T at every sweep, never updated recursively. With ``ρ(T) < 1`` the
 is at most residual / (1 − ρ).
 
 SpMV engines: SciPy (the default), a multi-threaded Numba CSR kernel when Numba is installed
-(opt-in: ``ECONPLAN_ENGINE=numba`` or ``engine="numba"``), and PyTorch sparse CSR when asked.
+(opt-in: ``ECONPLAN_ENGINE=numba`` or ``engine="numba"``), PyTorch sparse CSR when asked, and
+"dask": row blocks held by the workers of the current Dask client
+(:class:`econplan.distributed.DaskRowBlocks`).
 
 :func:`solve_values` is the entry point ``econplan.values`` calls above a size threshold:
 labour values with alternative techniques by policy iteration on the non-substitution fixed
@@ -123,8 +125,9 @@ def _default_engine() -> str:
 class CsrOperator:
     """``x ↦ rhs + M x`` for a fixed sparse M (CSR, int32 indices where they fit).
 
-    ``engine`` is "scipy", "numba" (multi-threaded, float64) or "torch" (``torch.sparse_csr``
-    on ``device``, default CPU; vectors are then torch tensors). Converting M happens once.
+    ``engine`` is "scipy", "numba" (multi-threaded, float64), "torch" (``torch.sparse_csr``
+    on ``device``, default CPU; vectors are then torch tensors) or "dask" (row blocks on the
+    workers of the current Dask client; vectors stay NumPy). Converting M happens once.
     """
 
     def __init__(
@@ -160,6 +163,10 @@ class CsrOperator:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
                 self.T = self._torch_csr(M, device)
+        elif self.engine == "dask":
+            from .distributed import DaskRowBlocks
+
+            self._dask = DaskRowBlocks(M)
         elif self.engine not in ("scipy", "numba"):
             raise EconplanError(f"unknown SpMV engine {self.engine!r}")
 
@@ -193,6 +200,8 @@ class CsrOperator:
             return out
         if self.engine == "torch":
             return (self.T @ x.unsqueeze(1)).squeeze(1)
+        if self.engine == "dask":
+            return self._dask.axpy(None, x)
         y = self.M @ x
         return y * self.row_scale if self.row_scale is not None else y
 
@@ -207,6 +216,8 @@ class CsrOperator:
             if x.ndim == 1:
                 return rhs + (self.T @ x.unsqueeze(1)).squeeze(1)
             return rhs + self.T @ x
+        if self.engine == "dask":
+            return self._dask.axpy(np.asarray(rhs), x)
         if self.row_scale is not None:
             y = self.M @ x
             y *= self.row_scale if y.ndim == 1 else self.row_scale[:, None]

@@ -92,8 +92,8 @@ class _Ops:
         from ..kernels import CsrOperator
 
         self.engine = engine or "scipy"
-        if self.engine not in ("scipy", "numba", "torch"):
-            raise ValueError(f"unknown engine {engine!r} (scipy, numba, torch)")
+        if self.engine not in ("scipy", "numba", "torch", "dask"):
+            raise ValueError(f"unknown engine {engine!r} (scipy, numba, torch, dask)")
         device = "cpu"
         if self.engine == "torch":
             import torch
