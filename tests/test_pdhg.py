@@ -203,3 +203,54 @@ def test_cli_plan_with_pdhg_passes_verify(generated, tmp_path):
     assert abs(summary["duality_gap"]) <= 1e-6 and summary["primal_residual"] <= 1e-6
     v = runner.invoke(app, ["verify", str(bundle), str(out)])
     assert v.exit_code == 0, v.output
+
+
+def _scaled_floors(n: int, seed: int, factor: float):
+    pb = generate_arrays(n, 2, seed=seed, capacities=True, floors=True).problem()
+    return dataclasses.replace(pb, ymin=pb.ymin * factor, y=np.maximum(pb.y, pb.ymin * factor))
+
+
+def _floors_feasible(pb, b: np.ndarray, cap: np.ndarray) -> bool:
+    """linprog(HiGHS): is there 0 ≤ z ≤ cap with M z ≥ ymin and R z ≤ b?"""
+    A_ub = sp.vstack([-pb.M, pb.R]).tocsc()
+    bounds = [(0, None if not np.isfinite(x) else x) for x in cap]
+    res = linprog(np.zeros(pb.m), A_ub=A_ub, b_ub=np.concatenate([-pb.ymin, b]),
+                  bounds=bounds, method="highs")
+    return res.status == 0
+
+
+@pytest.mark.parametrize("factor", [3.0, 5.0])
+def test_infeasible_floors_are_proven_with_lacking_amounts_that_suffice(factor):
+    from econplan.plan.highs import HighsSolver
+
+    pb = _scaled_floors(200, 1, factor)
+    assert not _floors_feasible(pb, pb.b, pb.cap)
+    r = PdhgSolver().solve(pb, SolverOptions(time_limit=120.0))
+    assert r.status == Status.INFEASIBLE, r.message
+    assert r.blocking and "prove" in r.message
+    b, cap = pb.b.copy(), pb.cap.copy()
+    for e in r.blocking:
+        if e["kind"] == "resource":
+            b[e["index"]] += e["lacking"]
+        else:
+            cap[e["index"]] += e["lacking"]
+    assert _floors_feasible(pb, b, cap)  # the reported amounts are enough ...
+
+    def weighted(blocking):
+        return sum(e["lacking"] / max(pb.b[e["index"]] if e["kind"] == "resource"
+                                      else pb.cap[e["index"]], 1.0) for e in blocking)
+
+    # ... and close to the least (HiGHS on the elastic LP)
+    exact = HighsSolver().solve(pb, SolverOptions())
+    assert exact.status == Status.INFEASIBLE
+    assert weighted(exact.blocking) <= weighted(r.blocking) <= weighted(exact.blocking) * 1.001
+
+
+def test_plan_certified_when_pdhg_converges_between_checks():
+    # small and easy: PDHG's continuation reaches its own 1e-13 before the first periodic
+    # check; the final iterate must still be certified (this once ended as time_limit)
+    pb = _scaled_floors(200, 1, 2.0)
+    r = PdhgSolver().solve(pb, SolverOptions(time_limit=120.0))
+    assert r.status == Status.OPTIMAL, r.message
+    ref = reference_t(pb)
+    assert abs(r.t - ref) <= 1e-6 * max(1.0, ref)

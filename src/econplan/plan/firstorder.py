@@ -37,12 +37,14 @@ from .base import Capability, Objective, PlanProblem, SolverOptions, SolverResul
 from .certificate import fulfilment_certificate
 from .crossover import crossover
 from .pdhg import solve_lp
-from .repair import Structure, repair_dual, repair_primal
+from .repair import Structure, _produce_deficits, repair_dual, repair_primal
 
 __all__ = ["PdhgSolver"]
 
 #: stage 2 keeps t ≥ t₁ (1 − STAGE2_SLACK): room for a first-order solver's tolerance
 STAGE2_SLACK = 1e-7
+#: a dual bound t* ≤ −INFEASIBLE_BOUND (t is a ratio) proves the floors infeasible
+INFEASIBLE_BOUND = 1e-6
 
 
 class PdhgSolver:
@@ -76,12 +78,13 @@ class _Run:
         self.R = sp.csr_array(pb.R)
         self.iterations = 0
         self.crossed = False  # stage 1's plan came from the structured crossover
+        self.infeasible_bound: float | None = None  # a proof that the floors cannot be met
         self._check_seconds = 0.0
         self.log = (lambda msg: print(f"[pdhg {time.perf_counter() - self.t0:7.2f}s] {msg}",
                                       flush=True)) if options.verbose else None
 
     def _left(self) -> float:
-        # an infeasible LP never converges under PDHG: a finite default limit always applies
+        # PDHG may neither converge nor prove infeasibility: a finite limit always applies
         limit = self.opt.time_limit
         if not np.isfinite(limit):
             limit = float(self.opt.extra.get("pdhg_time_limit", 900.0))
@@ -145,18 +148,37 @@ class _Run:
                     from . import crossover as _cx
 
                     self._say(f"crossover: no vertex ({_cx.last_reason})")
+            if cert.bound < -INFEASIBLE_BOUND and cert.dual_residual <= 1e-12:
+                self.infeasible_bound = cert.bound  # t* ≤ bound < 0: the floors cannot hold
+                return True
             if not best or abs(cert.duality_gap) < abs(best[0][4].duality_gap):
                 best[:] = [(z, p, u, v, cert)]
             self._check_seconds = time.perf_counter() - t0
             last[0] = time.perf_counter()
             return cert.holds(self.tol)
 
+        clock = {"last": time.perf_counter(), "cost": 0.0}
+
+        def infeasible(x: np.ndarray, y: np.ndarray) -> bool:
+            """Throttled (≤ ~5 % of the time): do PDHG's duals, repaired, prove the floors
+            infeasible?"""
+            now = time.perf_counter()
+            if now - clock["last"] < 20 * clock["cost"]:
+                return False
+            found = self._proves_infeasible(y)
+            clock["cost"] = time.perf_counter() - now
+            clock["last"] = time.perf_counter()
+            return found
+
         # PDHG runs once; its iterate is repaired and certified every so many iterations
         # (about ten times the cost of one check in PDHG time), and the solve stops as soon as
         # the certificate holds. The first check waits for PDHG's own tolerance.
         r = solve_lp(K, c, q, lb, ub, x0=x0, y0=y0, tol=tol,
-                     time_limit=max(self._left(), 0.0), engine=self.engine, log=self.log)
+                     time_limit=max(self._left(), 0.0), engine=self.engine, log=self.log,
+                     callback=infeasible, callback_every=1024)
         self.iterations += r.iterations
+        if self.infeasible_bound is not None:
+            return None
         done = certify(r.x, r.y)
         if not done and self._left() > 0:
             per_it = r.seconds / max(r.iterations, 1)
@@ -165,10 +187,84 @@ class _Run:
                          time_limit=max(self._left(), 0.0), engine=self.engine, log=self.log,
                          callback=certify, callback_every=every)
             self.iterations += r.iterations
-            if not r.converged:
-                certify(r.x, r.y)
+            if self.infeasible_bound is None and not best[0][4].holds(self.tol):
+                certify(r.x, r.y)  # PDHG converged between two checks, or ran out of time
+        if self.infeasible_bound is not None:
+            return None
         z, p, u, v, cert = best[0]
         return z, p, u, v, cert, r
+
+    def _proves_infeasible(self, y: np.ndarray) -> bool:
+        """True (and ``infeasible_bound`` set) when the duals y, made feasible by
+        :func:`repair_dual`, bound t below zero: then no plan meets the floors (t = 0)."""
+        pb = self.pb
+        if not (self.d > 0).any():
+            return False
+        p, u, v = repair_dual(self.st, self.R, pb.b, pb.cap, pb.ymin, self.d, y[:pb.n],
+                              y[pb.n:])
+        cert = self._cert(np.zeros(pb.m), p, u, v)
+        if cert.bound < -INFEASIBLE_BOUND and cert.dual_residual <= 1e-12:
+            self.infeasible_bound = cert.bound
+            self._say(f"infeasible floors: dual bound t ≤ {cert.bound:.6g}")
+            return True
+        return False
+
+    def infeasible(self) -> SolverResult:
+        """Which resources and capacities lack how much for the floors. The elastic LP of
+        :func:`econplan.plan.formulation.elastic` (least weighted relaxation) by PDHG, then
+        the floors covered exactly by the techniques it runs most, capacities ignored: the
+        amounts by which that plan exceeds resources and capacities are reported. They are
+        always enough (the plan itself shows it); least when the elastic solve converged."""
+        from ..kernels import gross_activities
+
+        pb, st = self.pb, self.st
+        n, m, k = pb.n, pb.m, pb.k
+        capped = np.flatnonzero(np.isfinite(pb.cap))
+        nq = len(capped)
+        sel = sp.csr_array((np.ones(nq), (np.arange(nq), capped)), shape=(nq, m))
+        K = sp.vstack([
+            sp.hstack([pb.M, sp.csr_array((n, k)), sp.csr_array((n, nq))]),
+            sp.hstack([-self.R, sp.eye_array(k), sp.csr_array((k, nq))]),
+            sp.hstack([-sel, sp.csr_array((nq, k)), sp.eye_array(nq)]),
+        ], format="csr")
+        q = np.concatenate([pb.ymin, -pb.b, -pb.cap[capped]])
+        c = np.concatenate([np.zeros(m), 1 / np.maximum(pb.b, 1.0),
+                            1 / np.maximum(pb.cap[capped], 1.0)])
+        r = solve_lp(K, c, q, np.zeros(m + k + nq), np.full(m + k + nq, np.inf), tol=1e-6,
+                     time_limit=max(self._left(), 60.0), engine=self.engine, log=self.log)
+        self.iterations += r.iterations
+        # the elastic plan's small excesses over capacities are first-order noise: take them
+        # back, cover what that leaves short within capacities (techniques with most room),
+        # then what is still short beyond them
+        z = np.maximum(r.x[:m], 0.0)
+        noise = np.isfinite(pb.cap) & (z - pb.cap <= 1e-4 * np.maximum(pb.cap, 1.0))
+        z[noise] = np.minimum(z[noise], pb.cap[noise])
+        _produce_deficits(st, np.where(noise, pb.cap, np.maximum(z, pb.cap)), pb.ymin,
+                          np.zeros(n), z, 0.0, 3)
+        # per product: a technique without capacity, or one already lacking, else most room
+        choice = st.pick(np.where(noise, pb.cap - z, np.inf))
+        for _ in range(5):
+            deficit = np.maximum(pb.ymin - st.M @ z, 0.0)
+            if not deficit.any():
+                break
+            z[choice] += gross_activities(st.A, st.o, choice, deficit)
+        if (pb.ymin - st.M @ z > 1e-9 * np.maximum(np.abs(pb.ymin), 1.0)).any():
+            blocking: list[dict] = []
+            msg = "floors cannot be met even with unlimited resources and capacities"
+        else:
+            sigma = np.maximum(self.R @ z - pb.b, 0.0)
+            s = np.maximum(z[capped] - pb.cap[capped], 0.0)
+            blocking = [{"kind": "resource", "index": int(i), "lacking": float(sigma[i])}
+                        for i in np.flatnonzero(sigma > 1e-9 * np.maximum(pb.b, 1.0))]
+            blocking += [{"kind": "capacity", "index": int(capped[j]), "lacking": float(s[j])}
+                         for j in np.flatnonzero(s > 1e-9 * np.maximum(pb.cap[capped], 1.0))]
+            msg = ("floors cannot be met with the resources and capacities available "
+                   f"(first-order duals prove t* ≤ {self.infeasible_bound:.3g} < 0); the "
+                   "lacking amounts are what a plan meeting the floors uses beyond them"
+                   + ("" if r.converged else
+                      " (elastic solve not converged: enough, perhaps more than least)"))
+        return SolverResult(Status.INFEASIBLE, blocking=blocking, message=msg,
+                            iterations=self.iterations, solver="pdhg")
 
     # -- stage 2 -------------------------------------------------------------------------------
     def stage2(self, z1: np.ndarray, t1: float, p_u_v: tuple):
@@ -236,7 +332,10 @@ class _Run:
 
     def run(self) -> SolverResult:
         pb = self.pb
-        z1, p, u, v, cert1, r1 = self.stage1()
+        out = self.stage1()
+        if out is None:
+            return self.infeasible()
+        z1, p, u, v, cert1, r1 = out
         self._p1, self._v1 = p, v
         status = Status.OPTIMAL if cert1.holds(self.tol) else Status.TIME_LIMIT
         t_star = cert1.achieved
