@@ -79,6 +79,7 @@ class _Run:
         self.iterations = 0
         self.crossed = False  # stage 1's plan came from the structured crossover
         self.infeasible_bound: float | None = None  # a proof that the floors cannot be met
+        self._cx_failed_gap = float("inf")  # the gap at the last crossover that failed
         self._check_seconds = 0.0
         self.log = (lambda msg: print(f"[pdhg {time.perf_counter() - self.t0:7.2f}s] {msg}",
                                       flush=True)) if options.verbose else None
@@ -129,7 +130,10 @@ class _Run:
                       f"{cert.bound:.12g}, gap {cert.duality_gap:.2e}")
             # the crossover's guess is only worth its Leontief solves when the repaired plan is
             # already close (measured: the guess is right from about PDHG tolerance 1e-8)
+            # (after a failed try, only again once the gap has fallen threefold: a try costs
+            # a few Leontief solves, ~2 s at 1e4 products, and fails from similar iterates)
             if (not cert.holds(self.tol * 1e-3) and abs(cert.duality_gap) <= 1e-5
+                    and abs(cert.duality_gap) <= self._cx_failed_gap / 3
                     and self.opt.extra.get("crossover", True)):
                 try:  # an aid, never a failure: its result is checked below anyway
                     xo = crossover(self.st, self.R, pb.b, pb.cap, pb.ymin, d, x[:m], y[:n],
@@ -148,6 +152,7 @@ class _Run:
                     from . import crossover as _cx
 
                     self._say(f"crossover: no vertex ({_cx.last_reason})")
+                    self._cx_failed_gap = abs(cert.duality_gap)
             if cert.bound < -INFEASIBLE_BOUND and cert.dual_residual <= 1e-12:
                 self.infeasible_bound = cert.bound  # t* ≤ bound < 0: the floors cannot hold
                 return True
