@@ -562,7 +562,7 @@ def write_markdown(data: dict) -> None:
         "in under a minute, ten times and more faster than HiGHS's simplex (see the ratio "
         "column; '>' where HiGHS did not finish). At 1e5 x 2 and 1e6 x 2 the time limit "
         "ends the solve before the 1e-6 "
-        "certificate: the table gives the certified gap reached (at 1e5 about 10x smaller "
+        "certificate: the table gives the certified gap reached (at 1e5 10-30x smaller "
         "than the gaps both PDLP references report for themselves after 120 s). What bounds "
         "it: one PDHG iteration is two products with K (4.1M entries at 1e5: 4.5 ms each, "
         "~11 GB/s, memory-bound), so ≥ 9 ms per iteration at 1e5 and ≥ 0.1 s at 1e6, and "
