@@ -37,7 +37,7 @@ from .base import Capability, Objective, PlanProblem, SolverOptions, SolverResul
 from .certificate import fulfilment_certificate
 from .crossover import crossover
 from .pdhg import solve_lp
-from .repair import Structure, _produce_deficits, repair_dual, repair_primal
+from .repair import Structure, produce_deficits, repair_dual, repair_primal
 
 __all__ = ["PdhgSolver"]
 
@@ -164,7 +164,7 @@ class _Run:
 
         clock = {"last": time.perf_counter(), "cost": 0.0}
 
-        def infeasible(x: np.ndarray, y: np.ndarray) -> bool:
+        def check_infeasible(x: np.ndarray, y: np.ndarray) -> bool:
             """Throttled (≤ ~5 % of the time): do PDHG's duals, repaired, prove the floors
             infeasible?"""
             now = time.perf_counter()
@@ -180,7 +180,7 @@ class _Run:
         # the certificate holds. The first check waits for PDHG's own tolerance.
         r = solve_lp(K, c, q, lb, ub, x0=x0, y0=y0, tol=tol,
                      time_limit=max(self._left(), 0.0), engine=self.engine, log=self.log,
-                     callback=infeasible, callback_every=1024)
+                     callback=check_infeasible, callback_every=1024)
         self.iterations += r.iterations
         if self.infeasible_bound is not None:
             return None
@@ -214,12 +214,14 @@ class _Run:
             return True
         return False
 
-    def infeasible(self) -> SolverResult:
-        """Which resources and capacities lack how much for the floors. The elastic LP of
-        :func:`econplan.plan.formulation.elastic` (least weighted relaxation) by PDHG, then
-        the floors covered exactly by the techniques it runs most, capacities ignored: the
-        amounts by which that plan exceeds resources and capacities are reported. They are
-        always enough (the plan itself shows it); least when the elastic solve converged."""
+    def blocking_result(self) -> SolverResult:
+        """Status ``infeasible`` with which resources and capacities lack how much for the
+        floors: the elastic LP of :func:`econplan.plan.formulation.elastic` (least weighted
+        relaxation) by PDHG, then the floors covered exactly — within capacities where there
+        is room, beyond them only by techniques the elastic plan already runs past theirs (or
+        that have none). The amounts by which that plan exceeds resources and capacities are
+        reported: always enough (the plan itself shows it), least when the elastic solve
+        converged."""
         from ..kernels import gross_activities
 
         pb, st = self.pb, self.st
@@ -244,7 +246,7 @@ class _Run:
         z = np.maximum(r.x[:m], 0.0)
         noise = np.isfinite(pb.cap) & (z - pb.cap <= 1e-4 * np.maximum(pb.cap, 1.0))
         z[noise] = np.minimum(z[noise], pb.cap[noise])
-        _produce_deficits(st, np.where(noise, pb.cap, np.maximum(z, pb.cap)), pb.ymin,
+        produce_deficits(st, np.where(noise, pb.cap, np.maximum(z, pb.cap)), pb.ymin,
                           np.zeros(n), z, 0.0, 3)
         # per product: a technique without capacity, or one already lacking, else most room
         choice = st.pick(np.where(noise, pb.cap - z, np.inf))
@@ -339,7 +341,7 @@ class _Run:
         pb = self.pb
         out = self.stage1()
         if out is None:
-            return self.infeasible()
+            return self.blocking_result()
         z1, p, u, v, cert1, r1 = out
         self._p1, self._v1 = p, v
         status = Status.OPTIMAL if cert1.holds(self.tol) else Status.TIME_LIMIT

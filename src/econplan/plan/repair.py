@@ -33,7 +33,7 @@ import scipy.sparse as sp
 
 from ..kernels import _group_index, gross_activities, grouped_argmin
 
-__all__ = ["repair_primal", "repair_dual", "Structure"]
+__all__ = ["repair_primal", "repair_dual", "produce_deficits", "Structure"]
 
 
 class Structure:
@@ -76,12 +76,12 @@ def repair_primal(
     R = sp.csr_array(R)
     for _ in range(rounds):
         # 1. produce the deficits with techniques that have room
-        _produce_deficits(st, cap, ymin, d, z, t, rounds)
+        produce_deficits(st, cap, ymin, d, z, t, rounds)
         # 2. exhausted products (every technique at capacity): consumers switch to their
         # alternative that uses less of it, where that alternative has room
         if switch:
             _switch_consumers(st, cap, ymin, d, z, t)
-            _produce_deficits(st, cap, ymin, d, z, t, rounds)  # the switches' other inputs
+            produce_deficits(st, cap, ymin, d, z, t, rounds)  # the switches' other inputs
         # 3. what is left (exhausted products' deficits, resource overuse): lower t
         # (deficits below rounding of the row's own terms are not deficits)
         rowscale = abs(st.M) @ z + ymin + t * d
@@ -121,8 +121,8 @@ def _room(st: Structure, cap: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np
     return room, np.bincount(st.tp, weights=has_room, minlength=st.n) == 0
 
 
-def _produce_deficits(st: Structure, cap: np.ndarray, ymin: np.ndarray, d: np.ndarray,
-                      z: np.ndarray, t: float, rounds: int) -> None:
+def produce_deficits(st: Structure, cap: np.ndarray, ymin: np.ndarray, d: np.ndarray,
+                     z: np.ndarray, t: float, rounds: int) -> None:
     """In place: cover every row's deficit at t by producing more with, per product, the
     technique with the most capacity left (one Leontief solve per round)."""
     capped = np.isfinite(cap)
