@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from .base import Capability, Objective, PlanProblem, SolverOptions, SolverResult, Status
-from .formulation import LP, T_SLACK, elastic, stage1, stage2
+from .formulation import LP, T_SLACK, elastic, elastic_blocking, stage1, stage2
 
 
 def stage1_duals(pb: PlanProblem, lp: LP, x: np.ndarray, y: np.ndarray
@@ -127,14 +127,7 @@ class ExactSolver(ABC):
         blocking: list[dict] = []
         if status == Status.OPTIMAL:
             m, k = pb.m, pb.k
-            sigma = x[m:m + k]
-            capped = np.flatnonzero(np.isfinite(pb.cap))
-            s = x[m + k:]
-            for i in np.flatnonzero(sigma > 1e-9 * np.maximum(pb.b, 1.0)):
-                blocking.append({"kind": "resource", "index": int(i), "lacking": float(sigma[i])})
-            for q in np.flatnonzero(s > 1e-9 * np.maximum(pb.cap[capped], 1.0)):
-                blocking.append({"kind": "capacity", "index": int(capped[q]),
-                                 "lacking": float(s[q])})
+            blocking = elastic_blocking(pb, x[m:m + k], x[m + k:])
             msg = "floors cannot be met with the resources and capacities available"
         else:
             msg = ("floors cannot be met even with unlimited resources and capacities "

@@ -36,6 +36,7 @@ from ..errors import EconplanError
 from .base import Capability, Objective, PlanProblem, SolverOptions, SolverResult, Status
 from .certificate import fulfilment_certificate
 from .crossover import crossover
+from .formulation import as_inequalities, elastic, elastic_blocking
 from .pdhg import solve_lp
 from .repair import Structure, produce_deficits, repair_dual, repair_primal
 
@@ -153,8 +154,7 @@ class _Run:
 
                     self._say(f"crossover: no vertex ({_cx.last_reason})")
                     self._cx_failed_gap = abs(cert.duality_gap)
-            if cert.bound < -INFEASIBLE_BOUND and cert.dual_residual <= 1e-12:
-                self.infeasible_bound = cert.bound  # t* ≤ bound < 0: the floors cannot hold
+            if self._proves_infeasible(cert):
                 return True
             if not best or abs(cert.duality_gap) < abs(best[0][4].duality_gap):
                 best[:] = [(z, p, u, v, cert)]
@@ -170,7 +170,9 @@ class _Run:
             now = time.perf_counter()
             if now - clock["last"] < 20 * clock["cost"]:
                 return False
-            found = self._proves_infeasible(y)
+            found = bool((d > 0).any()) and self._proves_infeasible(self._cert(
+                np.zeros(m), *repair_dual(self.st, self.R, pb.b, pb.cap, pb.ymin, d, y[:n],
+                                          y[n:])))
             clock["cost"] = time.perf_counter() - now
             clock["last"] = time.perf_counter()
             return found
@@ -199,15 +201,9 @@ class _Run:
         z, p, u, v, cert = best[0]
         return z, p, u, v, cert, r
 
-    def _proves_infeasible(self, y: np.ndarray) -> bool:
-        """True (and ``infeasible_bound`` set) when the duals y, made feasible by
-        :func:`repair_dual`, bound t below zero: then no plan meets the floors (t = 0)."""
-        pb = self.pb
-        if not (self.d > 0).any():
-            return False
-        p, u, v = repair_dual(self.st, self.R, pb.b, pb.cap, pb.ymin, self.d, y[:pb.n],
-                              y[pb.n:])
-        cert = self._cert(np.zeros(pb.m), p, u, v)
+    def _proves_infeasible(self, cert) -> bool:
+        """True (and ``infeasible_bound`` set) when the certificate's duals are feasible and
+        bound t below zero: then no plan meets the floors (t = 0)."""
         if cert.bound < -INFEASIBLE_BOUND and cert.dual_residual <= 1e-12:
             self.infeasible_bound = cert.bound
             self._say(f"infeasible floors: dual bound t ≤ {cert.bound:.6g}")
@@ -225,19 +221,10 @@ class _Run:
         from ..kernels import gross_activities
 
         pb, st = self.pb, self.st
-        n, m, k = pb.n, pb.m, pb.k
-        capped = np.flatnonzero(np.isfinite(pb.cap))
-        nq = len(capped)
-        sel = sp.csr_array((np.ones(nq), (np.arange(nq), capped)), shape=(nq, m))
-        K = sp.vstack([
-            sp.hstack([pb.M, sp.csr_array((n, k)), sp.csr_array((n, nq))]),
-            sp.hstack([-self.R, sp.eye_array(k), sp.csr_array((k, nq))]),
-            sp.hstack([-sel, sp.csr_array((nq, k)), sp.eye_array(nq)]),
-        ], format="csr")
-        q = np.concatenate([pb.ymin, -pb.b, -pb.cap[capped]])
-        c = np.concatenate([np.zeros(m), 1 / np.maximum(pb.b, 1.0),
-                            1 / np.maximum(pb.cap[capped], 1.0)])
-        r = solve_lp(K, c, q, np.zeros(m + k + nq), np.full(m + k + nq, np.inf), tol=1e-6,
+        n, m = pb.n, pb.m
+        lp = elastic(pb, pb.ymin)
+        K, q = as_inequalities(lp)
+        r = solve_lp(K, lp.c, q, lp.col_lo, lp.col_hi, tol=1e-6,
                      time_limit=max(self._left(), 60.0), engine=self.engine, log=self.log)
         self.iterations += r.iterations
         # the elastic plan's small excesses over capacities are first-order noise: take them
@@ -247,7 +234,7 @@ class _Run:
         noise = np.isfinite(pb.cap) & (z - pb.cap <= 1e-4 * np.maximum(pb.cap, 1.0))
         z[noise] = np.minimum(z[noise], pb.cap[noise])
         produce_deficits(st, np.where(noise, pb.cap, np.maximum(z, pb.cap)), pb.ymin,
-                          np.zeros(n), z, 0.0, 3)
+                         np.zeros(n), z, 0.0, 3)
         # per product: a technique without capacity, or one already lacking, else most room
         choice = st.pick(np.where(noise, pb.cap - z, np.inf))
         for _ in range(5):
@@ -259,12 +246,9 @@ class _Run:
             blocking: list[dict] = []
             msg = "floors cannot be met even with unlimited resources and capacities"
         else:
-            sigma = np.maximum(self.R @ z - pb.b, 0.0)
-            s = np.maximum(z[capped] - pb.cap[capped], 0.0)
-            blocking = [{"kind": "resource", "index": int(i), "lacking": float(sigma[i])}
-                        for i in np.flatnonzero(sigma > 1e-9 * np.maximum(pb.b, 1.0))]
-            blocking += [{"kind": "capacity", "index": int(capped[j]), "lacking": float(s[j])}
-                         for j in np.flatnonzero(s > 1e-9 * np.maximum(pb.cap[capped], 1.0))]
+            capped = np.isfinite(pb.cap)
+            blocking = elastic_blocking(pb, np.maximum(self.R @ z - pb.b, 0.0),
+                                        np.maximum(z[capped] - pb.cap[capped], 0.0))
             msg = ("floors cannot be met with the resources and capacities available "
                    f"(first-order duals prove t* ≤ {self.infeasible_bound:.3g} < 0); the "
                    "lacking amounts are what a plan meeting the floors uses beyond them"

@@ -94,6 +94,28 @@ def elastic(pb: PlanProblem, floors: np.ndarray) -> LP:
     )
 
 
+def elastic_blocking(pb: PlanProblem, sigma: np.ndarray, s: np.ndarray) -> list[dict]:
+    """The elastic LP's answer as ``blocking`` entries: resources whose relaxation ``sigma``
+    (k,) and capacities whose relaxation ``s`` (one per capacitated technique, in order) is
+    above rounding (1e-9 of the amount available, at least 1e-9)."""
+    capped = np.flatnonzero(np.isfinite(pb.cap))
+    out = [{"kind": "resource", "index": int(i), "lacking": float(sigma[i])}
+           for i in np.flatnonzero(sigma > 1e-9 * np.maximum(pb.b, 1.0))]
+    out += [{"kind": "capacity", "index": int(capped[q]), "lacking": float(s[q])}
+            for q in np.flatnonzero(s > 1e-9 * np.maximum(pb.cap[capped], 1.0))]
+    return out
+
+
+def as_inequalities(lp: LP) -> tuple[sp.csr_array, np.ndarray]:
+    """``(K, q)`` with ``K x ≥ q`` the rows of ``row_lo ≤ A x ≤ row_hi`` (a finite upper bound
+    becomes a negated row; a row with both bounds gives two), the form of
+    :func:`econplan.plan.pdhg.solve_lp`."""
+    A = sp.csr_array(lp.A)
+    lo, hi = np.isfinite(lp.row_lo), np.isfinite(lp.row_hi)
+    K = sp.vstack([A[lo], -A[hi]], format="csr")
+    return K, np.concatenate([lp.row_lo[lo], -lp.row_hi[hi]])
+
+
 def achieved_t(pb: PlanProblem, z: np.ndarray) -> float:
     """Fulfilment ratio a plan z reaches: min over products with y > ymin of
     ``((Mz)_i − ymin_i) / d_i`` (1.0 when no product has y > ymin)."""
