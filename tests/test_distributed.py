@@ -60,20 +60,10 @@ def test_fast_planner_on_dask_equals_one_process(client, n, K, caps):
     cert = fulfilment_certificate(pb.M, pb.R, pb.b, pb.cap, pb.y, pb.ymin, dist.z, dist.p,
                                   dist.u, dist.v)
     assert cert.holds(1e-6)
-    # independent check of t* (HiGHS through SciPy)
-    import scipy.sparse as sp
-    from scipy.optimize import linprog
+    # independent check of t* (HiGHS through SciPy, the same helper as the other planners')
+    from test_fast import reference_t
 
-    d = pb.y - pb.ymin
-    A_ub = sp.vstack([sp.hstack([-pb.M, sp.csc_array(d[:, None])]),
-                      sp.hstack([pb.R, sp.csc_array((pb.k, 1))])]).tocsc()
-    c = np.zeros(pb.m + 1)
-    c[-1] = -1.0
-    bounds = [(0, None if not np.isfinite(x) else x) for x in pb.cap] + [(0, None)]
-    ref = linprog(c, A_ub=A_ub, b_ub=np.concatenate([-pb.ymin, pb.b]), bounds=bounds,
-                  method="highs")
-    assert ref.status == 0
-    assert dist.t == pytest.approx(ref.x[-1], rel=1e-7)
+    assert dist.t == pytest.approx(reference_t(pb), rel=1e-7)
 
 
 def test_row_blocks_live_on_both_workers(client):
