@@ -12,7 +12,7 @@ from scipy.optimize import linprog
 from econplan.generate import generate_arrays
 from econplan.kernels import available_engines
 from econplan.plan.base import Objective, SolverOptions, Status
-from econplan.plan.certificate import fulfilment_certificate
+from econplan.plan.certificate import fulfilment_certificate, min_cost_certificate
 from econplan.plan.fast import FastSolver, LeontiefCapacitySolver
 
 
@@ -121,6 +121,11 @@ def test_min_labour_matches_linprog():
     res = linprog(pb.c, A_ub=sp.vstack([-pb.M, pb.R]), b_ub=np.concatenate([-pb.y, pb.b]),
                   method="highs")
     assert abs(pb.c @ r.z - res.fun) <= 1e-8 * res.fun
+    # solved and certified by the decomposition itself (its certificate is now checked)
+    assert "fallback" not in r.solver_version, r.message
+    cert = min_cost_certificate(pb.M, pb.R, pb.b, pb.cap, pb.y, pb.c, r.z, r.price,
+                                r.resource_price, r.capacity_price)
+    assert cert.holds(1e-8), cert
     # valuations = labour values when only labour costs (DESIGN.md's check of the theory)
     from econplan.kernels import solve_values
 

@@ -369,15 +369,17 @@ class FastSolver:
     @staticmethod
     def _uncertified(pb: PlanProblem, res: SolverResult, options: SolverOptions) -> str:
         """Empty when the result carries a valid certificate (1e-6 relative), else why not."""
-        from .certificate import fulfilment_certificate
+        from .certificate import fulfilment_certificate, min_cost_certificate
 
         if res.status != Status.OPTIMAL:
             return "" if res.status == Status.INFEASIBLE else f"status {res.status.value}"
-        if pb.objective == Objective.MIN_LABOUR:
-            return ""
         tol = float(options.extra.get("certificate_tolerance", 1e-6))
-        cert = fulfilment_certificate(pb.M, pb.R, pb.b, pb.cap, pb.y, pb.ymin, res.z, res.p,
-                                      res.u, res.v)
+        if pb.objective == Objective.MIN_LABOUR:
+            cert = min_cost_certificate(pb.M, pb.R, pb.b, pb.cap, pb.y, pb.c, res.z,
+                                        res.price, res.resource_price, res.capacity_price)
+        else:
+            cert = fulfilment_certificate(pb.M, pb.R, pb.b, pb.cap, pb.y, pb.ymin, res.z,
+                                          res.p, res.u, res.v)
         if cert.holds(tol):
             return ""
         return (f"primal {cert.primal_residual:.1e}, dual {cert.dual_residual:.1e}, "

@@ -36,6 +36,7 @@ from ..errors import EconplanError
 from .base import Capability, Objective, PlanProblem, SolverOptions, SolverResult, Status
 from .certificate import fulfilment_certificate
 from .crossover import crossover
+from .fill import fill_plan
 from .formulation import as_inequalities, elastic, elastic_blocking
 from .pdhg import solve_lp
 from .repair import Structure, produce_deficits, repair_dual, repair_primal
@@ -46,6 +47,15 @@ __all__ = ["PdhgSolver"]
 STAGE2_SLACK = 1e-7
 #: a dual bound t* ≤ −INFEASIBLE_BOUND (t is a ratio) proves the floors infeasible
 INFEASIBLE_BOUND = 1e-6
+
+
+def _better(a, b, tol: float) -> bool:
+    """Is certificate ``a`` the better plan than ``b``: a plan (primal residual ≤ tol) beats
+    a non-plan; between two, the smaller gap."""
+    fa, fb = a.primal_residual <= tol, b.primal_residual <= tol
+    if fa != fb:
+        return fa
+    return abs(a.duality_gap) < abs(b.duality_gap)
 
 
 class PdhgSolver:
@@ -129,6 +139,14 @@ class _Run:
             cert = self._cert(z, p, u, v)
             self._say(f"stage 1: t {x[m]:.12g} → {cert.achieved:.12g}, bound "
                       f"{cert.bound:.12g}, gap {cert.duality_gap:.2e}")
+            # the fill at these valuations: feasible whatever PDHG's accuracy (the repair is
+            # not, far from convergence); kept when it certifies better
+            filled = fill_plan(self.st, self.R, pb.b, pb.cap, pb.ymin, d, p, u, x[m])
+            if filled is not None:
+                cf = self._cert(filled[0], p, u, v)
+                self._say(f"fill: t {cf.achieved:.12g}, primal {cf.primal_residual:.1e}")
+                if _better(cf, cert, self.tol):
+                    z, cert = filled[0], cf
             # the crossover's guess is only worth its Leontief solves when the repaired plan is
             # already close (measured: the guess is right from about PDHG tolerance 1e-8)
             # (after a failed try, only again once the gap has fallen threefold: a try costs
@@ -156,7 +174,7 @@ class _Run:
                     self._cx_failed_gap = abs(cert.duality_gap)
             if self._proves_infeasible(cert):
                 return True
-            if not best or abs(cert.duality_gap) < abs(best[0][4].duality_gap):
+            if not best or _better(cert, best[0][4], self.tol):
                 best[:] = [(z, p, u, v, cert)]
             self._check_seconds = time.perf_counter() - t0
             last[0] = time.perf_counter()
