@@ -56,7 +56,7 @@ def fill_plan(
     """Activities z (m,) and fulfilment t' of the fill at valuations (p, u) (module docstring),
     starting the search for t' at ``t``; None when the rounds end without a consistent
     pattern or no resource or capacity bounds t'."""
-    n, m = st.n, st.m
+    m = st.m
     tp, o = st.tp, st.o
     profit = st.M.T @ p - R.T @ u
     order = np.lexsort((-profit, tp))  # per product, most profitable first
