@@ -254,3 +254,53 @@ def test_plan_certified_when_pdhg_converges_between_checks():
     assert r.status == Status.OPTIMAL, r.message
     ref = reference_t(pb)
     assert abs(r.t - ref) <= 1e-6 * max(1.0, ref)
+
+
+def _min_labour(n: int, scale: float, seed: int = 3):
+    """min-labour on n × 2 with capacities, the targets scaled (t* ≈ 0.88 at scale 1)."""
+    from econplan.plan.base import Objective
+
+    pb = generate_arrays(n, 2, seed=seed, capacities=True).problem()
+    return dataclasses.replace(pb, y=pb.y * scale, objective=Objective.MIN_LABOUR)
+
+
+def _least_cost(pb, b, cap):
+    res = linprog(pb.c, A_ub=sp.vstack([-pb.M, pb.R]), b_ub=np.concatenate([-pb.y, b]),
+                  method="highs", bounds=[(0, None if not np.isfinite(x) else x) for x in cap])
+    return res.fun if res.status == 0 else None
+
+
+@pytest.mark.parametrize("n", [300, 1500])
+def test_min_labour_with_capacities_and_alternatives(n):
+    """The min-labour objective on the first-order route (before: the decomposition's HiGHS
+    fallback): least cost as HiGHS's to 1e-6, its own certificate checked."""
+    from econplan.plan.certificate import min_cost_certificate
+    from econplan.plan.fast import FastSolver
+
+    pb = _min_labour(n, 0.8)
+    r = FastSolver().solve(pb, SolverOptions(time_limit=120.0))
+    assert r.status == Status.OPTIMAL, r.message
+    assert "pdhg" in r.solver_version
+    ref = _least_cost(pb, pb.b, pb.cap)
+    assert abs(pb.c @ r.z - ref) <= 1e-6 * ref
+    cert = min_cost_certificate(pb.M, pb.R, pb.b, pb.cap, pb.y, pb.c, r.z, r.price,
+                                r.resource_price, r.capacity_price)
+    assert cert.holds(1e-6), cert
+    assert cert.bound <= ref * (1 + 1e-12) <= cert.achieved * (1 + 1e-12)
+
+
+def test_min_labour_unreachable_targets_are_proven():
+    """Targets beyond reach (× 1.2): the repaired duals prove t* < 1, and the amounts reported
+    as lacking make the targets reachable (HiGHS says so before and after)."""
+    pb = _min_labour(300, 1.2)
+    assert _least_cost(pb, pb.b, pb.cap) is None
+    r = PdhgSolver().solve(pb, SolverOptions(time_limit=120.0))
+    assert r.status == Status.INFEASIBLE, r.message
+    assert r.blocking and "targets cannot be met" in r.message and "< 1" in r.message
+    b, cap = pb.b.copy(), pb.cap.copy()
+    for e in r.blocking:
+        if e["kind"] == "resource":
+            b[e["index"]] += e["lacking"]
+        else:
+            cap[e["index"]] += e["lacking"]
+    assert _least_cost(pb, b, cap) is not None

@@ -330,8 +330,7 @@ class FastSolver:
 
     def solve(self, problem: PlanProblem, options: SolverOptions) -> SolverResult:
         start = time.perf_counter()
-        if (problem.objective == Objective.FULFILMENT and problem.m > problem.n
-                and bool(np.isfinite(problem.cap).any())
+        if (problem.m > problem.n and bool(np.isfinite(problem.cap).any())
                 and options.extra.get("first_order", True)):
             # alternatives and capacities: the decomposition's subproblem ranking can cycle
             # and its master then needs a row per exhausted product (module docstring); the

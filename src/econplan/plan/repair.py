@@ -33,7 +33,7 @@ import scipy.sparse as sp
 
 from ..kernels import _group_index, gross_activities, grouped_argmin
 
-__all__ = ["repair_primal", "repair_dual", "produce_deficits", "Structure"]
+__all__ = ["repair_primal", "repair_dual", "repair_cost_dual", "produce_deficits", "Structure"]
 
 
 class Structure:
@@ -241,7 +241,9 @@ def repair_dual(
             gamma = float(np.max(profit[viol] / uR[viol], initial=0.0))
             candidates.append((p, u * (1 + gamma)))
         # (b) lower the product prices
-        candidates.append(_lower_prices(st, R, p, u, hold, d, max_sweeps))
+        pl = lower_prices(st, R, p, u, hold, max_sweeps)
+        pd = float(pl @ d)
+        candidates.append((pl / pd, u / pd) if pd > 0 else (pl, u))
     best = None
     capf = np.where(capped, cap, 0.0)
     for pc, uc in candidates:
@@ -253,17 +255,56 @@ def repair_dual(
     return best[1]
 
 
-def _lower_prices(st, R, p, u, hold, d, max_sweeps):
-    Ru = R.T @ u
+def lower_prices(st: Structure, R: sp.csr_array, p: np.ndarray, w: np.ndarray,
+                 hold: np.ndarray, max_sweeps: int = 100) -> np.ndarray:
+    """p lowered to ``min(p, min_j (p·A_j + w·R_j)/o_j)`` over the techniques ``hold`` until
+    none of them earns ``p·M_j − w·R_j > 0`` (or ``max_sweeps``): a monotone iteration that
+    converges at the economy's spectral radius. ``w`` prices resources (per resource unit)."""
+    Rw = R.T @ w
     idx = st.tp[hold]
     for _ in range(max_sweeps):
-        unit = ((st.AT @ p + Ru) / st.o)[hold]
+        unit = ((st.AT @ p + Rw) / st.o)[hold]
         T = np.full(st.n, np.inf)
         np.minimum.at(T, idx, unit)
         if not (p > T).any():
             break
         p = np.minimum(p, T)
-    pd = float(p @ d)
-    if pd > 0:
-        p, u = p / pd, u / pd
-    return p, u
+    return p
+
+
+def repair_cost_dual(
+    st: Structure,
+    R: sp.sparray,
+    b: np.ndarray,
+    cap: np.ndarray,
+    y: np.ndarray,
+    cost: np.ndarray,
+    q: np.ndarray,
+    u: np.ndarray,
+    z: np.ndarray | None = None,
+    max_sweeps: int = 200,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Dual-feasible (q, u, v) for ``min c·z, M z ≥ y, R z ≤ b, 0 ≤ z ≤ cap`` with
+    ``c = Rᵀ cost`` from approximate (q, u): q lowered (:func:`lower_prices` with resource
+    prices ``u + cost``) so that no technique that may earn no rent makes a profit, capacity
+    rents v the rest, exactly. "May earn no rent": uncapacitated techniques, or also (with the
+    plan's ``z``) capacitated ones below capacity; of the two the one with the higher bound
+    ``q·y − u·b − v·cap`` on the least cost is returned (any repaired duals bound it from
+    below). Units: q in cost units per product unit, u per resource unit, v per activity."""
+    R = sp.csr_array(R)
+    q = np.maximum(np.asarray(q, dtype=np.float64), 0.0)
+    u = np.maximum(np.asarray(u, dtype=np.float64), 0.0)
+    w = u + np.asarray(cost, dtype=np.float64)
+    capped = np.isfinite(cap)
+    capf = np.where(capped, cap, 0.0)
+    holds = [~capped]
+    if z is not None:
+        holds.append(~capped | (np.asarray(z) < cap * (1 - 1e-7)))
+    best = None
+    for hold in holds:
+        ql = lower_prices(st, R, q, w, hold, max_sweeps)
+        v = np.where(capped, np.maximum(st.M.T @ ql - R.T @ w, 0.0), 0.0)
+        bound = float(ql @ y - u @ b - v @ capf)
+        if best is None or bound > best[0]:
+            best = (bound, (ql, u, v))
+    return best[1]
