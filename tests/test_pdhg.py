@@ -257,11 +257,13 @@ def test_plan_certified_when_pdhg_converges_between_checks():
 
 
 def _min_labour(n: int, scale: float, seed: int = 3):
-    """min-labour on n × 2 with capacities, the targets scaled (t* ≈ 0.88 at scale 1)."""
+    """min-labour on n × 2 with capacities, the targets scaled to ``scale`` times the reach
+    t* of the full targets (capacities are set to bind at 0.96-1.0 of it)."""
     from econplan.plan.base import Objective
 
     pb = generate_arrays(n, 2, seed=seed, capacities=True).problem()
-    return dataclasses.replace(pb, y=pb.y * scale, objective=Objective.MIN_LABOUR)
+    reach = reference_t(pb)
+    return dataclasses.replace(pb, y=pb.y * scale * reach, objective=Objective.MIN_LABOUR)
 
 
 def _least_cost(pb, b, cap):
@@ -277,10 +279,12 @@ def test_min_labour_with_capacities_and_alternatives(n):
     from econplan.plan.certificate import min_cost_certificate
     from econplan.plan.fast import FastSolver
 
-    pb = _min_labour(n, 0.8)
+    pb = _min_labour(n, 0.99)  # beyond most capacities
     r = FastSolver().solve(pb, SolverOptions(time_limit=120.0))
     assert r.status == Status.OPTIMAL, r.message
-    assert "pdhg" in r.solver_version
+    assert "pdhg" in r.solver_version and r.iterations > 0
+    capped = np.isfinite(pb.cap)
+    assert np.count_nonzero(r.z[capped] >= pb.cap[capped] * (1 - 1e-9)) >= 10  # they bind
     ref = _least_cost(pb, pb.b, pb.cap)
     assert abs(pb.c @ r.z - ref) <= 1e-6 * ref
     cert = min_cost_certificate(pb.M, pb.R, pb.b, pb.cap, pb.y, pb.c, r.z, r.price,
@@ -290,9 +294,9 @@ def test_min_labour_with_capacities_and_alternatives(n):
 
 
 def test_min_labour_unreachable_targets_are_proven():
-    """Targets beyond reach (× 1.2): the repaired duals prove t* < 1, and the amounts reported
+    """Targets beyond reach (1.3 times what resources allow): the repaired duals prove t* < 1, and the amounts reported
     as lacking make the targets reachable (HiGHS says so before and after)."""
-    pb = _min_labour(300, 1.2)
+    pb = _min_labour(300, 1.3)
     assert _least_cost(pb, pb.b, pb.cap) is None
     r = PdhgSolver().solve(pb, SolverOptions(time_limit=120.0))
     assert r.status == Status.INFEASIBLE, r.message
@@ -304,3 +308,14 @@ def test_min_labour_unreachable_targets_are_proven():
         else:
             cap[e["index"]] += e["lacking"]
     assert _least_cost(pb, b, cap) is not None
+
+
+def test_min_labour_certified_from_the_labour_plan_when_nothing_else_binds():
+    """Targets at 0.9 of their reach: no capacity binds, so the labour-cheapest plan and the labour values
+    are the optimum (non-substitution theorem); their certificate holds before any PDHG
+    iteration, and the cost is HiGHS's."""
+    pb = _min_labour(1500, 0.9)
+    r = PdhgSolver().solve(pb, SolverOptions(time_limit=120.0))
+    assert r.status == Status.OPTIMAL and r.iterations == 0, r.message
+    ref = _least_cost(pb, pb.b, pb.cap)
+    assert abs(pb.c @ r.z - ref) <= 1e-9 * ref
