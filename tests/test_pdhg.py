@@ -294,8 +294,9 @@ def test_min_labour_with_capacities_and_alternatives(n):
 
 
 def test_min_labour_unreachable_targets_are_proven():
-    """Targets beyond reach (1.3 times what resources allow): the repaired duals prove t* < 1, and the amounts reported
-    as lacking make the targets reachable (HiGHS says so before and after)."""
+    """Targets beyond reach (1.3 times what resources allow): the repaired duals prove
+    t* < 1, and the amounts reported as lacking make the targets reachable (HiGHS says so
+    before and after)."""
     pb = _min_labour(300, 1.3)
     assert _least_cost(pb, pb.b, pb.cap) is None
     r = PdhgSolver().solve(pb, SolverOptions(time_limit=120.0))
@@ -311,9 +312,9 @@ def test_min_labour_unreachable_targets_are_proven():
 
 
 def test_min_labour_certified_from_the_labour_plan_when_nothing_else_binds():
-    """Targets at 0.9 of their reach: no capacity binds, so the labour-cheapest plan and the labour values
-    are the optimum (non-substitution theorem); their certificate holds before any PDHG
-    iteration, and the cost is HiGHS's."""
+    """Targets at 0.9 of their reach: no capacity binds, so the labour-cheapest plan and the
+    labour values are the optimum (non-substitution theorem); their certificate holds before
+    any PDHG iteration, and the cost is HiGHS's."""
     pb = _min_labour(1500, 0.9)
     r = PdhgSolver().solve(pb, SolverOptions(time_limit=120.0))
     assert r.status == Status.OPTIMAL and r.iterations == 0, r.message
