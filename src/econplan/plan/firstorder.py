@@ -7,12 +7,15 @@ many binding capacities), this backend solves DESIGN.md's two stages with the re
 adaptive PDHG of :mod:`econplan.plan.pdhg` (SciPy, Numba or PyTorch SpMVs) and turns the
 approximate answer into a certified one with :mod:`econplan.plan.repair`:
 
-1. **Stage 1** ``max t``: PDHG to a relative tolerance (1e-6 first), then the structured
-   crossover (:mod:`econplan.plan.crossover`, when the plan is already close) or the primal
-   and dual repairs (feasible activities at a slightly lower t; a valid bound). If the
-   certificate's gap is above ``certificate_tolerance`` (1e-6, DESIGN.md "Solvers"), PDHG
-   continues from where it stopped with a three times tighter tolerance, until it holds or
-   the time limit is reached.
+1. **Stage 1** ``max t``: PDHG to a relative tolerance (1e-4 first), then the primal and
+   dual repairs (feasible activities at a slightly lower t; a valid bound), the price-guided
+   fill (:mod:`econplan.plan.fill`, a second feasible plan), the structured crossover
+   (:mod:`econplan.plan.crossover`, when the plan is already close) and the restricted LP
+   (:mod:`econplan.plan.restricted`: the exact optimum from the techniques PDHG is unsure
+   of, when that LP is small enough). If the certificate's gap is above
+   ``certificate_tolerance`` (1e-6, DESIGN.md "Solvers"), PDHG continues from where it
+   stopped and the iterate is certified every so many iterations, until it holds or the
+   time limit is reached.
 2. **Stage 2** ``min c·z`` at ``t ≥ t₁(1 − 1e-7)`` (t₁: the fulfilment stage 1's plan
    achieves). Skipped, with proof, when the cost is one resource that binds in stage 1
    (:meth:`_Run._stage2_shortcut`); otherwise PDHG warm-started from stage 1 with an
