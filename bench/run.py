@@ -519,6 +519,8 @@ def write_markdown(data: dict) -> None:
                 ratio_s = f"> {limit / e['seconds']:.1f}"  # the reference did not finish
             if e.get("status") not in (None, "optimal") and ratio is not None:
                 ratio_s = "— (both time-limited)"  # neither finished: compare gaps, not times
+            elif r.get("status") == "time_limit" and ratio is not None:
+                ratio_s = f"> {ratio:.1f}"  # the reference stopped at its limit unfinished
             if case.startswith("values"):
                 check = (f"agreement {_fmt(row.get('agreement'))}, residual "
                          f"{_fmt(e.get('residual'))}, {e.get('sweeps')} sweeps ({e.get('engine')})")
