@@ -219,6 +219,17 @@ def _floors_feasible(pb, b: np.ndarray, cap: np.ndarray) -> bool:
     return res.status == 0
 
 
+def _with_lacking(pb, blocking):
+    """(b, cap) with the amounts a ``blocking`` report says lack added."""
+    b, cap = pb.b.copy(), pb.cap.copy()
+    for e in blocking:
+        if e["kind"] == "resource":
+            b[e["index"]] += e["lacking"]
+        else:
+            cap[e["index"]] += e["lacking"]
+    return b, cap
+
+
 @pytest.mark.parametrize("factor", [3.0, 5.0])
 def test_infeasible_floors_are_proven_with_lacking_amounts_that_suffice(factor):
     from econplan.plan.highs import HighsSolver
@@ -228,12 +239,7 @@ def test_infeasible_floors_are_proven_with_lacking_amounts_that_suffice(factor):
     r = PdhgSolver().solve(pb, SolverOptions(time_limit=120.0))
     assert r.status == Status.INFEASIBLE, r.message
     assert r.blocking and "prove" in r.message
-    b, cap = pb.b.copy(), pb.cap.copy()
-    for e in r.blocking:
-        if e["kind"] == "resource":
-            b[e["index"]] += e["lacking"]
-        else:
-            cap[e["index"]] += e["lacking"]
+    b, cap = _with_lacking(pb, r.blocking)
     assert _floors_feasible(pb, b, cap)  # the reported amounts are enough ...
 
     def weighted(blocking):
@@ -302,12 +308,7 @@ def test_min_labour_unreachable_targets_are_proven():
     r = PdhgSolver().solve(pb, SolverOptions(time_limit=120.0))
     assert r.status == Status.INFEASIBLE, r.message
     assert r.blocking and "targets cannot be met" in r.message and "< 1" in r.message
-    b, cap = pb.b.copy(), pb.cap.copy()
-    for e in r.blocking:
-        if e["kind"] == "resource":
-            b[e["index"]] += e["lacking"]
-        else:
-            cap[e["index"]] += e["lacking"]
+    b, cap = _with_lacking(pb, r.blocking)
     assert _least_cost(pb, b, cap) is not None
 
 

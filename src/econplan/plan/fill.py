@@ -28,17 +28,11 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from ..kernels import CsrOperator, chosen_input_matrix, fixed_point_solve
+from ..kernels import chosen_input_matrix
 from .repair import Structure
+from .repair import leontief_solve as _solve
 
 __all__ = ["fill_plan"]
-
-
-def _solve(Q: sp.sparray, rhs: np.ndarray) -> np.ndarray:
-    """x = rhs + Q x for every column of rhs (ρ(Q) < 1), to 1e-14 relative."""
-    x, _, _ = fixed_point_solve(CsrOperator(sp.csr_array(Q), None), np.ascontiguousarray(rhs),
-                                tol=1e-14, maxiter=2000)
-    return np.asarray(x)
 
 
 def fill_plan(

@@ -33,7 +33,25 @@ import scipy.sparse as sp
 
 from ..kernels import _group_index, gross_activities, grouped_argmin
 
-__all__ = ["repair_primal", "repair_dual", "repair_cost_dual", "produce_deficits", "Structure"]
+__all__ = [
+    "repair_primal",
+    "repair_dual",
+    "repair_cost_dual",
+    "produce_deficits",
+    "leontief_solve",
+    "Structure",
+]
+
+
+def leontief_solve(Q: sp.sparray, rhs: np.ndarray, maxiter: int = 3000) -> np.ndarray:
+    """x = rhs + Q x for every column of rhs (Q a productive Leontief matrix, ρ(Q) < 1) to
+    1e-14 relative, matrix-free (Anderson-accelerated sweeps): the solve shared by the fill,
+    the crossover and the restricted LP."""
+    from ..kernels import CsrOperator, fixed_point_solve
+
+    x, _, _ = fixed_point_solve(CsrOperator(sp.csr_array(Q), None), np.ascontiguousarray(rhs),
+                                tol=1e-14, maxiter=maxiter)
+    return np.asarray(x)
 
 
 class Structure:

@@ -39,20 +39,14 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
-from ..kernels import CsrOperator, chosen_input_matrix, fixed_point_solve
+from ..kernels import chosen_input_matrix
 from .repair import Structure
+from .repair import leontief_solve as _solve
 
 __all__ = ["restricted_finish"]
 
 #: why the last call returned None (diagnostics)
 last_reason = ""
-
-
-def _solve(Q: sp.csr_array, rhs: np.ndarray) -> np.ndarray:
-    """x = rhs + Q x for every column of rhs (ρ(Q) < 1), to 1e-14 relative."""
-    x, _, _ = fixed_point_solve(CsrOperator(Q, None), np.ascontiguousarray(rhs), tol=1e-14,
-                                maxiter=3000)
-    return np.asarray(x)
 
 
 def _unit_columns(rows: np.ndarray, scale: np.ndarray, n: int) -> np.ndarray:
