@@ -138,22 +138,6 @@ class _Run:
         if ws is not None and ws.z is not None and len(ws.z) == m and ws.p is not None:
             x0 = np.concatenate([ws.z, [ws.t if np.isfinite(ws.t) else 0.0]])
             y0 = np.concatenate([ws.p, ws.u if ws.u is not None else np.zeros(k)])
-        elif self.opt.extra.get("labour_start", False):
-            # off by default for the fulfilment stage: it lowers the early gap but not the
-            # iterations to the certificate (1e4 × 2 with capacities and floors: 27,264 cold,
-            # 28,928 from the labour values, 39,872 from the labour plan, 59,712 from both)
-            start = self._labour_start(np.column_stack([pb.ymin, d]))
-            if start is not None:
-                (zmin, zd), lam, kl = start
-                used, per_t = self.R[[kl], :] @ zmin, self.R[[kl], :] @ zd
-                if per_t[0] > 0 and lam @ d > 0:
-                    t0 = float((pb.b[kl] - used[0]) / per_t[0])
-                    mode = self.opt.extra.get("labour_start")
-                    if mode in (True, "primal"):
-                        x0 = np.concatenate([np.minimum(zmin + t0 * zd, pb.cap), [t0]])
-                    if mode in (True, "dual"):
-                        y0 = np.concatenate([lam, np.eye(k)[kl]]) / float(lam @ d)
-                    self._say(f"labour start: t {t0:.6g}")
         # first check at PDHG tolerance 1e-4: from there the restricted LP finds the exact
         # optimum (measured at 2,000 and 1e4 × 2); later checks come every so many iterations
         tol = float(self.opt.extra.get("pdhg_tolerance", 1e-4))
@@ -256,19 +240,17 @@ class _Run:
         z, p, u, v, cert = best[0]
         return z, p, u, v, cert, r
 
-    def _labour_start(self, Y: np.ndarray):
-        """PDHG's start when no plan is given: the labour-cheapest techniques (policy
-        iteration on labour values, :func:`econplan.kernels.solve_values`), their activities
-        for each column of ``Y`` (m × columns) and the labour values λ (labour per product
-        unit), with the index of the labour (cost) resource. Without binding capacities and
-        other resources this *is* the optimum (non-substitution theorem): min-labour checks
-        its certificate first and is done when it holds (1e4 × 2 with capacities, targets ×
-        0.8: 0.8 s against 15,872 PDHG iterations, 18 s, cold); when it does not hold PDHG
-        starts cold, which measured fewer iterations than from this start (2,000 × 2, targets
-        × 0.87: 11,776 against 15,872). In the fulfilment stage it lowers the early gap (1.4e-4
-        after 2,048 iterations against 4.8e-3 cold, 1e4 × 2 with capacities and floors) but
-        not the iterations to the certificate, so there it is opt-in
-        (``extra["labour_start"]``). Costs two Leontief solves. None when it cannot be
+    def _labour_start(self, y: np.ndarray):
+        """min-labour's first candidate: the labour-cheapest techniques (policy iteration on
+        labour values, :func:`econplan.kernels.solve_values`), their activities for the
+        targets ``y`` and the labour values λ (labour per product unit), with the index of the
+        labour (cost) resource. Without binding capacities and other resources this *is* the
+        optimum (non-substitution theorem), so its certificate is checked first and the plan
+        returned when it holds (1e4 × 2 with capacities, targets × 0.8: 0.8 s against 15,872
+        PDHG iterations, 18 s, cold). As a PDHG start it did not help: min-labour with binding
+        capacities took 15,872 iterations from it against 11,776 cold (2,000 × 2, targets ×
+        0.87), and the fulfilment stage 59,712 against 27,264 (1e4 × 2 with capacities and
+        floors), so PDHG starts cold. Costs two Leontief solves. None when it cannot be
         built."""
         from ..kernels import gross_activities, solve_values
 
@@ -276,18 +258,15 @@ class _Run:
         kl = int(np.argmax(pb.cost)) if np.any(pb.cost > 0) else 0
         try:
             vr = solve_values(st.A, st.o, st.tp, self.R[[kl], :])
-            Z = gross_activities(st.A, st.o, vr.choice, Y)
+            made = gross_activities(st.A, st.o, vr.choice, y)
         except (ArithmeticError, ValueError, RuntimeError, EconplanError):
             return None
-        zs = []
-        for j in range(Y.shape[1]):
-            z = np.zeros(pb.m)
-            z[vr.choice] = Z[:, j]
-            zs.append(z)
+        z = np.zeros(pb.m)
+        z[vr.choice] = made
         lam = np.asarray(vr.values[:, 0], dtype=np.float64)
-        if not (np.all(np.isfinite(lam)) and all(np.all(np.isfinite(z)) for z in zs)):
+        if not (np.all(np.isfinite(lam)) and np.all(np.isfinite(z))):
             return None
-        return zs, lam, kl
+        return z, lam, kl
 
     def _restricted(self, x, y, z, p, u, v, cert):
         """Try the exact finish of :mod:`econplan.plan.restricted` from PDHG's iterate; keep
@@ -303,8 +282,7 @@ class _Run:
             out, rx.last_reason = None, f"{type(exc).__name__}: {exc}"
         self._rx_seconds = time.perf_counter() - t0
         if out is None:
-            self._say(f"restricted LP: no optimum ({rx.last_reason}; "
-                      f"{time.perf_counter() - t0:.1f} s)")
+            self._say(f"restricted LP: no optimum ({rx.last_reason}; {self._rx_seconds:.1f} s)")
             self._rx_failed_gap = abs(cert.duality_gap)
             return z, p, u, v, cert
         zr, tr = repair_primal(self.st, self.R, pb.b, pb.cap, pb.ymin, d, out[0], out[1])
@@ -488,9 +466,9 @@ class _Run:
         x0 = ws.z if ws is not None and ws.z is not None and len(ws.z) == m else None
         y0 = None
         if x0 is None and self.opt.extra.get("labour_start", True):
-            start = self._labour_start(pb.y[:, None])
+            start = self._labour_start(pb.y)
             if start is not None:  # the optimum when only labour costs and nothing binds:
-                (zy,), lam, kl = start  # then it certifies at once; else PDHG starts cold
+                zy, lam, kl = start  # then it certifies at once; else PDHG starts cold
                 x_s = np.minimum(zy, pb.cap)
                 y_s = np.concatenate([lam * float(cost[kl]), np.zeros(pb.k)])
                 if certify(x_s, y_s) and self.infeasible_bound is not None:

@@ -246,9 +246,7 @@ def repair_dual(
     pd = float(p @ d)
     if pd > 0:
         p, u = p / pd, u / pd
-    holds = [~capped]
-    if z is not None:
-        holds.append(~capped | (np.asarray(z) < cap * (1 - 1e-7)))
+    holds = _rent_free(cap, z)
     candidates = []
     uR = R.T @ u
     profit = st.M.T @ p - uR
@@ -271,6 +269,17 @@ def repair_dual(
         if best is None or bound < best[0]:
             best = (bound, (pc, uc, v))
     return best[1]
+
+
+def _rent_free(cap: np.ndarray, z: np.ndarray | None) -> list[np.ndarray]:
+    """The sets of techniques that may earn no capacity rent, for the dual repairs:
+    uncapacitated ones; with the plan's ``z``, also capacitated ones running below capacity
+    (complementary slackness)."""
+    capped = np.isfinite(cap)
+    holds = [~capped]
+    if z is not None:
+        holds.append(~capped | (np.asarray(z) < cap * (1 - 1e-7)))
+    return holds
 
 
 def lower_prices(st: Structure, R: sp.csr_array, p: np.ndarray, w: np.ndarray,
@@ -315,11 +324,8 @@ def repair_cost_dual(
     w = u + np.asarray(cost, dtype=np.float64)
     capped = np.isfinite(cap)
     capf = np.where(capped, cap, 0.0)
-    holds = [~capped]
-    if z is not None:
-        holds.append(~capped | (np.asarray(z) < cap * (1 - 1e-7)))
     best = None
-    for hold in holds:
+    for hold in _rent_free(cap, z):
         ql = lower_prices(st, R, q, w, hold, max_sweeps)
         v = np.where(capped, np.maximum(st.M.T @ ql - R.T @ w, 0.0), 0.0)
         bound = float(ql @ y - u @ b - v @ capf)
