@@ -103,6 +103,8 @@ class _Run:
         self._cx_failed_gap = float("inf")  # the gap at the last crossover that failed
         self._rx_failed_gap = float("inf")  # the same for the restricted LP
         self._rx_seconds = 0.0  # time of the restricted-LP try in the current check
+        # the restricted LP's dense size limit (rows × columns)
+        self._rx_cells = float(options.extra.get("restricted_max_cells", 2e6))
         self._check_seconds = 0.0
         self.log = (lambda msg: print(f"[pdhg {time.perf_counter() - self.t0:7.2f}s] {msg}",
                                       flush=True)) if options.verbose else None
@@ -277,7 +279,8 @@ class _Run:
         t0 = time.perf_counter()
         try:
             out = rx.restricted_finish(self.st, self.R, pb.b, pb.cap, pb.ymin, d, x[:m],
-                                       y[:n], y[n:], time_limit=max(self._left(), 0.0))
+                                       y[:n], y[n:], time_limit=max(self._left(), 0.0),
+                                       max_cells=self._rx_cells)
         except (ArithmeticError, ValueError, IndexError, RuntimeError, EconplanError) as exc:
             out, rx.last_reason = None, f"{type(exc).__name__}: {exc}"
         self._rx_seconds = time.perf_counter() - t0
@@ -295,6 +298,40 @@ class _Run:
             return (zr, *out[2:], cr)
         self._rx_failed_gap = abs(cert.duality_gap)
         return z, p, u, v, cert
+
+    def _restricted_cost(self, x, yv, z, qp, u, v, cert):
+        """min-labour's exact finish: the restricted LP of :mod:`econplan.plan.restricted` in
+        its min-cost form (targets as the balance rows, cost-weighted resource rows as the
+        objective) from PDHG's iterate; kept when its min-cost certificate is better. Returns
+        (z, q, u, v, cert)."""
+        from . import restricted as rx
+
+        pb, st, n = self.pb, self.st, self.pb.n
+        cost = np.asarray(pb.cost, dtype=np.float64)
+        t0 = time.perf_counter()
+        try:
+            out = rx.restricted_finish(st, self.R, pb.b, pb.cap, pb.y, np.zeros(n), x,
+                                       yv[:n], yv[n:], time_limit=max(self._left(), 0.0),
+                                       cost=cost, max_cells=self._rx_cells)
+        except (ArithmeticError, ValueError, IndexError, RuntimeError, EconplanError) as exc:
+            out, rx.last_reason = None, f"{type(exc).__name__}: {exc}"
+        seconds = time.perf_counter() - t0
+        if out is None:
+            self._say(f"restricted LP: no optimum ({rx.last_reason}; {seconds:.1f} s)")
+            self._rx_failed_gap = abs(cert.duality_gap)
+            return z, qp, u, v, cert
+        zr, _, qr, ur, vr = out
+        # rounding of the Leontief solves: cover any last deficit within capacities
+        produce_deficits(st, pb.cap, pb.y, np.zeros(n), zr, 0.0, 3)
+        cr = min_cost_certificate(pb.M, pb.R, pb.b, pb.cap, pb.y, pb.c, zr, qr, ur, vr)
+        self._say(f"restricted LP: cost {cr.achieved:.12g}, bound {cr.bound:.12g}, gap "
+                  f"{cr.duality_gap:.1e}, primal {cr.primal_residual:.1e}, dual "
+                  f"{cr.dual_residual:.1e} ({seconds:.1f} s)")
+        if _better(cr, cert, self.tol) and cr.dual_residual <= self.tol:
+            self.crossed = True
+            return zr, qr, ur, vr, cr
+        self._rx_failed_gap = abs(cert.duality_gap)
+        return z, qp, u, v, cert
 
     def _proves_infeasible(self, cert) -> bool:
         """True (and ``infeasible_bound`` set) when the certificate's duals are feasible and
@@ -445,6 +482,10 @@ class _Run:
             cert = min_cost_certificate(pb.M, pb.R, pb.b, pb.cap, pb.y, c, z, qp, u, v)
             self._say(f"min-labour: cost {cert.achieved:.12g}, bound {cert.bound:.12g}, gap "
                       f"{cert.duality_gap:.2e}, primal {cert.primal_residual:.1e}")
+            if (not cert.holds(self.tol) and abs(cert.duality_gap) <= 1e-2
+                    and abs(cert.duality_gap) <= self._rx_failed_gap / 3
+                    and self.opt.extra.get("restricted", True)):
+                z, qp, u, v, cert = self._restricted_cost(x, yv, z, qp, u, v, cert)
             if not best or _better(cert, best[0][4], self.tol):
                 best[:] = [(z, qp, u, v, cert)]
             return cert.holds(self.tol) or unreachable(x, yv)
@@ -478,7 +519,9 @@ class _Run:
                     return SolverResult(
                         Status.OPTIMAL, t=1.0, z=z, price=qp, resource_price=u,
                         capacity_price=v, solver="pdhg", iterations=0,
-                        solver_version="econplan-pdhg (labour-cheapest plan, certified)")
+                        solver_version="econplan-pdhg (" + (
+                            "restricted LP from the labour-cheapest plan" if self.crossed
+                            else "labour-cheapest plan") + ", certified)")
         every = int(self.opt.extra.get("check_every", 512))
         r = solve_lp(K, c, q, np.zeros(m), pb.cap, x0=x0, y0=y0, tol=1e-13,
                      time_limit=max(self._left(), 0.0), engine=self.engine, log=self.log,

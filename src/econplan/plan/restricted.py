@@ -87,10 +87,16 @@ class _SmallLp:
                        A.indptr[:-1].astype(np.int32), A.indices.astype(np.int32), A.data)
         self.nrow += len(lo)
 
-    def solve(self):
+    def solve(self, seconds: float = float("inf")):
+        if np.isfinite(seconds):
+            self.h.setOptionValue("time_limit", max(float(seconds), 1.0))
         self.h.run()
         if self.h.getModelStatus() != self.hs.HighsModelStatus.kOptimal:
             return None, self.h.modelStatusToString(self.h.getModelStatus())
+        # later solves differ by a few rows (lazy J rows) or columns (priced-out techniques):
+        # the simplex method from this basis needs a few pivots, where IPM starts over
+        # (measured, min-labour at 1e4 × 2: 3.4 s per IPM solve over 12 solves)
+        self.h.setOptionValue("solver", "simplex")
         sol = self.h.getSolution()
         return (np.array(sol.col_value), np.array(sol.row_dual)), ""
 
@@ -108,10 +114,19 @@ def restricted_finish(
     max_cells: float = 2e6,
     rounds: int = 20,
     time_limit: float = float("inf"),
+    cost: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float, np.ndarray, np.ndarray, np.ndarray] | None:
     """Exact ``(z, t, p, u, v)`` of stage 1 from an approximate solution (module docstring),
     or None (reason in ``last_reason``). ``z`` activities, ``p``, ``u`` duals (any scale of
-    p·d > 0). ``max_cells`` bounds the restricted LP's dense size (rows × columns)."""
+    p·d > 0). ``max_cells`` bounds the restricted LP's dense size (rows × columns).
+
+    With ``cost`` (k,: resource weights, the min-labour objective) the LP is instead
+    ``min cost·R z`` subject to ``M z ≥ ymin`` (pass the targets as ``ymin`` and ``d = 0``),
+    ``R z ≤ b``, ``0 ≤ z ≤ cap``: t is held at 0, the objective is the cost-weighted sum of
+    the resource rows (so the U columns' costs come from the same transposed solves), and the
+    duals ``(p, u)`` are those of that LP (``p M_j − u R_j − v_j ≤ cost·R_j``; no scaling);
+    the lifted prices solve ``p (I − Q_J) diag(o_J) = (u + cost) R_J − μ``. Returns
+    ``(z, 0.0, p, u, v)`` then."""
     global last_reason
     start = time.perf_counter()
     n, m, tp, o = st.n, st.m, st.tp, st.o
@@ -120,14 +135,20 @@ def restricted_finish(
     inf = np.inf
     capped = np.isfinite(cap)
     z = np.clip(np.asarray(z, dtype=np.float64), 0.0, cap)
-    pd = float(p @ d)
-    if not pd > 0:
-        return _fail("p·d ≤ 0")
-    p, u = np.maximum(p, 0.0) / pd, np.maximum(u, 0.0) / pd
-    profit = st.M.T @ p - R.T @ u
+    if cost is None:
+        pd = float(p @ d)
+        if not pd > 0:
+            return _fail("p·d ≤ 0")
+        p, u = np.maximum(p, 0.0) / pd, np.maximum(u, 0.0) / pd
+        ceff = np.zeros(k)
+    else:
+        p, u = np.maximum(p, 0.0), np.maximum(u, 0.0)
+        ceff = np.asarray(cost, dtype=np.float64)
+    profit = st.M.T @ p - R.T @ (u + ceff)
     colM = np.asarray(abs(st.M).sum(axis=0)).ravel()
     colR = np.asarray(abs(R).sum(axis=0)).ravel()
-    rel = profit / np.maximum(p.max(initial=0.0) * colM + u.max(initial=0.0) * colR, 1e-300)
+    rel = profit / np.maximum(p.max(initial=0.0) * colM + (u + ceff).max(initial=0.0) * colR,
+                              1e-300)
     made = np.bincount(tp, weights=z * o, minlength=n)
     share = z * o / np.maximum(made[tp], 1e-300)
     room = np.minimum(share, np.where(capped, (cap - z) / np.where(capped, np.maximum(
@@ -165,19 +186,23 @@ def restricted_finish(
         return B
 
     lp = _SmallLp()
-    lp.add_cols([-1.0], [-inf], [inf], np.zeros((0, 1)))
-    lp.add_cols(np.zeros(len(Uix)), np.zeros(len(Uix)),
+    if cost is None:
+        lp.add_cols([-1.0], [-inf], [inf], np.zeros((0, 1)))
+    else:  # min-cost: t held at 0
+        lp.add_cols([0.0], [0.0], [0.0], np.zeros((0, 1)))
+    res_rows = row_block(rho, Uix, R[:, Uix].toarray())
+    # min-cost: a U column's cost is the cost-weighted sum of its resource-row entries
+    lp.add_cols(ceff @ res_rows, np.zeros(len(Uix)),
                 np.where(capped[Uix], cap[Uix], inf), np.zeros((0, len(Uix))))
     res_c = rho.T @ b0 + R @ zF
-    lp.add_rows(np.full(k, -inf), b - res_c,
-                np.column_stack([rho.T @ d, row_block(rho, Uix, R[:, Uix].toarray())]))
+    lp.add_rows(np.full(k, -inf), b - res_c, np.column_stack([rho.T @ d, res_rows]))
     lp.add_rows(-(Lrows.T @ b0), np.where(capped[J[S]], capJ[S], inf) - Lrows.T @ b0,
                 np.column_stack([Lrows.T @ d, row_block(Lrows, Uix, None)]))
     for _ in range(rounds):
         for _ in range(30):  # lazy rows
             if time.perf_counter() - start > time_limit:
                 return _fail("time limit")
-            out, why = lp.solve()
+            out, why = lp.solve(time_limit - (time.perf_counter() - start))
             if out is None:
                 return _fail(f"restricted LP {why}")
             theta, row_dual = out
@@ -203,11 +228,12 @@ def restricted_finish(
         ures = -row_dual[:k]
         mu = np.zeros(n)
         mu[S] = row_dual[k:]
-        pp = _solve(QT, ((RJ.T @ ures - mu) / oJ)[:, None])[:, 0]
-        if not abs(pp @ d - 1.0) <= 1e-6:
+        pp = _solve(QT, ((RJ.T @ (ures + ceff) - mu) / oJ)[:, None])[:, 0]
+        if cost is None and not abs(pp @ d - 1.0) <= 1e-6:
             return _fail(f"lifted duals off: p·d = {pp @ d:.6g}")
-        prof = st.M.T @ pp - R.T @ ures
-        scale = np.maximum(np.abs(pp).max() * colM + np.abs(ures).max() * colR, 1e-300)
+        prof = st.M.T @ pp - R.T @ (ures + ceff)
+        scale = np.maximum(np.abs(pp).max() * colM + np.abs(ures + ceff).max() * colR,
+                           1e-300)
         relp = prof / scale
         fixed = ~isJ & ~U
         enter = fixed & np.where(at_cap, relp < -1e-11, relp > 1e-11)
@@ -229,7 +255,7 @@ def restricted_finish(
         W = np.column_stack([rho, Lrows])
         block = row_block(W, new_cols, np.vstack([R[:, new_cols].toarray(),
                                                   np.zeros((len(S), len(new_cols)))]))
-        lp.add_cols(np.zeros(len(new_cols)), np.zeros(len(new_cols)),
+        lp.add_cols(ceff @ block[:k], np.zeros(len(new_cols)),
                     np.where(capped[new_cols], cap[new_cols], inf), block)
         # the row bounds depend on the base b0 (an entering capped technique left its cap)
         res_c = rho.T @ b0 + R @ zF
