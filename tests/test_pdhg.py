@@ -331,3 +331,53 @@ def test_min_labour_certified_from_the_labour_plan_when_nothing_else_binds():
     assert r.status == Status.OPTIMAL and r.iterations == 0, r.message
     ref = _least_cost(pb, pb.b, pb.cap)
     assert abs(pb.c @ r.z - ref) <= 1e-9 * ref
+
+
+@pytest.mark.parametrize("n,seed,floors", [(500, 1, True), (800, 4, False)])
+def test_structured_start_is_a_certified_plan(n, seed, floors):
+    """Stage 1's structured start (labour-cheapest techniques, repaired into capacities, and
+    the fill at the labour values): a feasible plan whose repaired labour values bound t*
+    from above — HiGHS's t* lies between the two — within a few per cent."""
+    from econplan.plan.firstorder import _Run
+
+    pb = generate_arrays(n, 2, seed=seed, capacities=True, floors=floors).problem()
+    ref = reference_t(pb)
+    z, p, u, v, cert = _Run(pb, SolverOptions())._structured_start()
+    again = fulfilment_certificate(pb.M, pb.R, pb.b, pb.cap, pb.y, pb.ymin, z, p, u, v)
+    assert again == cert
+    assert cert.primal_residual <= 1e-9 and cert.dual_residual <= 1e-12
+    assert cert.achieved <= ref * (1 + 1e-9) and cert.bound >= ref * (1 - 1e-9)
+    assert 0 < cert.duality_gap < 0.05
+
+
+def test_structured_start_is_the_optimum_when_only_labour_binds():
+    """Alternatives without capacities, CO₂ and land ample: the non-substitution plan is
+    optimal, so stage 1 ends at the structured start with no PDHG iteration, at HiGHS's t*."""
+    pb = generate_arrays(800, 2, seed=6, floors=True).problem()
+    b = pb.b.copy()
+    b[1:] *= 10.0  # only labour binds
+    pb = dataclasses.replace(pb, b=b)
+    ref = reference_t(pb)
+    r = PdhgSolver().solve(pb, SolverOptions(time_limit=60.0))
+    assert r.status == Status.OPTIMAL and r.iterations == 0, r.message
+    assert abs(r.t - ref) <= 1e-9 * ref
+    cert = fulfilment_certificate(pb.M, pb.R, pb.b, pb.cap, pb.y, pb.ymin, r.z, r.p, r.u, r.v)
+    assert cert.holds(1e-9), cert
+
+
+def test_time_limit_is_kept_with_a_certified_plan():
+    """A limit far too short for the certificate (1,200 × 2 with capacities, 1 s): the solve
+    ends near it (the last check's cost is reserved) with status time_limit, a feasible plan
+    and a valid bound around HiGHS's t*."""
+    import time
+
+    pb = generate_arrays(1200, 2, seed=2, capacities=True, floors=True).problem()
+    ref = reference_t(pb)
+    t0 = time.perf_counter()
+    r = PdhgSolver().solve(pb, SolverOptions(time_limit=1.0))
+    took = time.perf_counter() - t0
+    assert took <= 1.0 + 2.0, took  # a loaded CI machine: some slack
+    assert r.status in (Status.TIME_LIMIT, Status.OPTIMAL), r.message
+    cert = fulfilment_certificate(pb.M, pb.R, pb.b, pb.cap, pb.y, pb.ymin, r.z, r.p, r.u, r.v)
+    assert cert.primal_residual <= 1e-9 and cert.dual_residual <= 1e-9
+    assert cert.achieved <= ref * (1 + 1e-9) <= cert.bound * (1 + 2e-9)

@@ -145,6 +145,17 @@ class _Run:
         tol = float(self.opt.extra.get("pdhg_tolerance", 1e-4))
         best: list = []
         last = [time.perf_counter()]
+        reserve = 0.0  # PDHG's first run stops this much before the limit: the last check
+        if x0 is None and self.opt.extra.get("structured_start", True):
+            t_s = time.perf_counter()
+            first = self._structured_start()
+            # a check costs about what the start did (the same Leontief solves and repairs):
+            # measured at 1e6 × 2, a check after the time limit overran it by 50-100 s
+            self._check_seconds = reserve = time.perf_counter() - t_s
+            if first is not None:
+                best[:] = [first]
+                if first[4].holds(self.tol):  # nothing but the cost resource binds
+                    return (*first, None)
 
         def certify(x: np.ndarray, y: np.ndarray) -> bool:
             """Repair (or cross over) the iterate and check its certificate; keep the best."""
@@ -221,26 +232,76 @@ class _Run:
         # PDHG runs once; its iterate is repaired and certified every so many iterations
         # (about ten times the cost of one check in PDHG time), and the solve stops as soon as
         # the certificate holds. The first check waits for PDHG's own tolerance.
+        if best and self._left() - 1.5 * reserve <= 0:
+            # no time for PDHG and a check after it (1e6 products with a limit of a few
+            # minutes): the structured start is the plan
+            self._say("no time left for PDHG and a certificate check: structured start kept")
+            return (*best[0], None)
         r = solve_lp(K, c, q, lb, ub, x0=x0, y0=y0, tol=tol,
-                     time_limit=max(self._left(), 0.0), engine=self.engine, log=self.log,
-                     callback=check_infeasible, callback_every=1024)
+                     time_limit=max(self._left() - 1.5 * reserve, 0.0), engine=self.engine,
+                     log=self.log, callback=check_infeasible, callback_every=1024)
         self.iterations += r.iterations
         if self.infeasible_bound is not None:
             return None
-        done = certify(r.x, r.y)
-        if not done and self._left() > 0:
+        def time_for_check() -> bool:  # else keep the best plan so far (none: check anyway)
+            return not best or self._left() >= 0.75 * self._check_seconds
+
+        done = certify(r.x, r.y) if time_for_check() else False
+        if not done and self._left() - 1.5 * self._check_seconds > 0:
             per_it = r.seconds / max(r.iterations, 1)
             every = max(256, int(10 * self._check_seconds / max(per_it, 1e-9)) // 64 * 64)
             r = solve_lp(K, c, q, lb, ub, x0=r.x, y0=r.y, tol=1e-13, state=r.state,
-                         time_limit=max(self._left(), 0.0), engine=self.engine, log=self.log,
-                         callback=certify, callback_every=every)
+                         time_limit=max(self._left() - 1.5 * self._check_seconds, 0.0),
+                         engine=self.engine, log=self.log, callback=certify,
+                         callback_every=every)
             self.iterations += r.iterations
-            if self.infeasible_bound is None and not best[0][4].holds(self.tol):
+            if (self.infeasible_bound is None and not best[0][4].holds(self.tol)
+                    and time_for_check()):
                 certify(r.x, r.y)  # PDHG converged between two checks, or ran out of time
         if self.infeasible_bound is not None:
             return None
         z, p, u, v, cert = best[0]
         return z, p, u, v, cert, r
+
+    def _structured_start(self):
+        """Stage 1's first candidate, before any PDHG iteration: the labour-cheapest
+        techniques (non-substitution) making ``ymin + τ d`` with τ the fulfilment at which the
+        first resource runs out, repaired into capacities (:func:`repair.repair_primal`), and
+        the price-guided fill at the labour values; certified by the labour values scaled to
+        ``p·d = 1`` (``u`` = the labour resource), repaired (:func:`repair.repair_dual`).
+        Without binding capacities or other resources this is the optimum; otherwise a
+        feasible plan with a valid bound — measured on generated n × 2 economies with binding
+        capacities: gap 2.2e-2 at 1e4 (0.4 s), 2.9e-2 at 1e5 (4 s), where PDHG at 1e6 had not
+        found a plan within 0.75 of its bound after 4,500 iterations (12 minutes). Returns
+        (z, p, u, v, cert) or None."""
+        pb, d = self.pb, self.d
+        if not (d > 0).any():
+            return None
+        start = self._labour_start(np.column_stack([pb.ymin, d]))
+        if start is None:
+            return None
+        Z, lam, kl = start
+        use0, use1 = self.R @ Z[:, 0], self.R @ Z[:, 1]
+        room = pb.b - use0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            tau = float(np.min(np.where(use1 > 0, room / np.where(use1 > 0, use1, 1.0),
+                                        np.inf)))
+        if not (np.isfinite(tau) and tau >= 0 and (room >= 0).all()):
+            return None
+        z, t = repair_primal(self.st, self.R, pb.b, pb.cap, pb.ymin, d,
+                             Z[:, 0] + tau * Z[:, 1], tau)
+        u0 = np.zeros(pb.k)
+        u0[kl] = 1.0
+        p, u, v = repair_dual(self.st, self.R, pb.b, pb.cap, pb.ymin, d, lam, u0, z=z)
+        cert = self._cert(z, p, u, v)
+        filled = fill_plan(self.st, self.R, pb.b, pb.cap, pb.ymin, d, p, u, tau)
+        if filled is not None:
+            cf = self._cert(filled[0], p, u, v)
+            if _better(cf, cert, self.tol):
+                z, cert = filled[0], cf
+        self._say(f"structured start: t {cert.achieved:.12g}, bound {cert.bound:.12g}, gap "
+                  f"{cert.duality_gap:.2e}, primal {cert.primal_residual:.1e}")
+        return z, p, u, v, cert
 
     def _labour_start(self, y: np.ndarray):
         """min-labour's first candidate: the labour-cheapest techniques (policy iteration on
@@ -263,7 +324,7 @@ class _Run:
             made = gross_activities(st.A, st.o, vr.choice, y)
         except (ArithmeticError, ValueError, RuntimeError, EconplanError):
             return None
-        z = np.zeros(pb.m)
+        z = np.zeros((pb.m,) + made.shape[1:])
         z[vr.choice] = made
         lam = np.asarray(vr.values[:, 0], dtype=np.float64)
         if not (np.all(np.isfinite(lam)) and np.all(np.isfinite(z))):
@@ -574,6 +635,7 @@ class _Run:
         return SolverResult(
             status, t=t_star, z=z, p=p, u=u, v=v, price=price, resource_price=u2,
             capacity_price=v2, solver="pdhg",
-            solver_version=f"econplan-pdhg ({r1.engine})", iterations=self.iterations,
+            solver_version=f"econplan-pdhg ({r1.engine if r1 is not None else 'structured start'})",
+            iterations=self.iterations,
             message=message,
         )
