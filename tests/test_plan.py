@@ -188,3 +188,22 @@ def test_plan_files_follow_the_contract(tmp_path, example_bundle):
     has = pr["target"] > 0
     np.testing.assert_allclose(pr.loc[has, "fulfilment"],
                                pr.loc[has, "net_output"] / pr.loc[has, "target"], rtol=1e-12)
+
+
+def test_time_limit_option(tmp_path, example_bundle):
+    """``--time-limit``: a bad value is bad input (exit 2, nothing written); a generous one
+    gives the same plan as without it."""
+    from typer.testing import CliRunner
+
+    from econplan.cli import app
+
+    bad = tmp_path / "bad"
+    r = CliRunner().invoke(app, ["plan", str(example_bundle), "--out", str(bad),
+                                 "--time-limit", "-5"])
+    assert r.exit_code == 2 and "--time-limit" in r.output and not bad.exists()
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert CliRunner().invoke(app, ["plan", str(example_bundle), "--out", str(a)]).exit_code == 0
+    r = CliRunner().invoke(app, ["plan", str(example_bundle), "--out", str(b),
+                                 "--time-limit", "120"])
+    assert r.exit_code == 0, r.output
+    assert (a / "activities.csv").read_text() == (b / "activities.csv").read_text()

@@ -139,6 +139,10 @@ def plan(
     dask: Annotated[str | None, typer.Option(
         help="Run the solver's matrix products on this Dask scheduler "
              "(e.g. tcp://host:8786; solvers fast and pdhg).")] = None,
+    time_limit: Annotated[float | None, typer.Option(
+        "--time-limit", help="Seconds the solver may take (default: none for highs/scipy, "
+                             "900 for the first-order route). A plan not certified by then "
+                             "ends with status time_limit: exit 1, nothing written.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Compute the optimal plan with its valuations and certificate.
@@ -149,6 +153,10 @@ def plan(
     if objective not in ("fulfilment", "min-labour"):
         fail(f"--objective: unknown objective {objective!r} (fulfilment or min-labour)", 2)
     options: dict = {}
+    if time_limit is not None:
+        if not (time_limit > 0 and time_limit < float("inf")):
+            fail(f"--time-limit: {time_limit!r} is not a positive number of seconds", 2)
+        options["time_limit"] = float(time_limit)
     client = None
     if dask is not None:
         solver = solver or "fast"
