@@ -56,6 +56,9 @@ __all__ = ["PdhgSolver"]
 STAGE2_SLACK = 1e-7
 #: a dual bound t* ≤ −INFEASIBLE_BOUND (t is a ratio) proves the floors infeasible
 INFEASIBLE_BOUND = 1e-6
+#: time kept back for the check after PDHG's first run, in units of the structured start's
+#: cost (a check from a poor iterate costs up to ~2.5 of them)
+RESERVE = 3.0
 
 
 def _better(a, b, tol: float) -> bool:
@@ -149,9 +152,11 @@ class _Run:
         if x0 is None and self.opt.extra.get("structured_start", True):
             t_s = time.perf_counter()
             first = self._structured_start()
-            # a check costs about what the start did (the same Leontief solves and repairs):
-            # measured at 1e6 × 2, a check after the time limit overran it by 50-100 s
-            self._check_seconds = reserve = time.perf_counter() - t_s
+            # a check costs about what the start did (the same Leontief solves and repairs)
+            # and up to ~2.5 times more from a poor iterate (measured at 1e6 × 2: start 60-80
+            # s, a check after 768 PDHG iterations 150 s): RESERVE starts
+            self._check_seconds = time.perf_counter() - t_s
+            reserve = RESERVE * self._check_seconds
             if first is not None:
                 best[:] = [first]
                 if first[4].holds(self.tol):  # nothing but the cost resource binds
@@ -232,13 +237,13 @@ class _Run:
         # PDHG runs once; its iterate is repaired and certified every so many iterations
         # (about ten times the cost of one check in PDHG time), and the solve stops as soon as
         # the certificate holds. The first check waits for PDHG's own tolerance.
-        if best and self._left() - 1.5 * reserve <= 0:
-            # no time for PDHG and a check after it (1e6 products with a limit of a few
-            # minutes): the structured start is the plan
+        if best and self._left() < 2 * reserve:
+            # no time for PDHG (at least as long as the reserve) and a check after it (1e6
+            # products with a limit of a few minutes): the structured start is the plan
             self._say("no time left for PDHG and a certificate check: structured start kept")
             return (*best[0], None)
         r = solve_lp(K, c, q, lb, ub, x0=x0, y0=y0, tol=tol,
-                     time_limit=max(self._left() - 1.5 * reserve, 0.0), engine=self.engine,
+                     time_limit=max(self._left() - reserve, 0.0), engine=self.engine,
                      log=self.log, callback=check_infeasible, callback_every=1024)
         self.iterations += r.iterations
         if self.infeasible_bound is not None:
