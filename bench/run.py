@@ -404,6 +404,12 @@ def _fmt(x, spec=".3g") -> str:
     return "—" if x is None else format(x, spec)
 
 
+def _when(row: dict, e: dict, r: dict) -> str:
+    """When the row's sides were measured (a side re-run alone with --sides says so)."""
+    ew, rw = e.get("when", row.get("when", "—")), r.get("when", e.get("when", row.get("when")))
+    return ew if rw in (None, ew) or r.get("method", "").startswith("—") else f"{ew}; ref {rw}"
+
+
 def _svg(points: dict[str, list[tuple[float, float]]], path: Path) -> None:
     """A small log–log line plot as SVG (no plotting library needed)."""
     import math
@@ -476,6 +482,7 @@ def main() -> None:
             if args.sides and side not in args.sides:
                 continue
             row[side] = run_side(case, side, args.timeout)
+            row[side]["when"] = time.strftime("%Y-%m-%d %H:%M")  # sides may be re-run alone
             print(f"   {side:13s} {json.dumps(row[side], default=float)[:300]}", flush=True)
         if case.startswith("values"):
             import numpy as np
@@ -543,7 +550,7 @@ def write_markdown(data: dict) -> None:
                 f"| {case} | {_fmt(e.get('seconds'))} | {r.get('method', ref)} | "
                 f"{_fmt(r.get('seconds'))} | {ratio_s} | "
                 f"{_fmt(e.get('peak_MiB'), '.0f')} | {_fmt(r.get('peak_MiB'), '.0f')} | {check} | "
-                f"{row.get('when', '—')} |")
+                f"{_when(row, e, r)} |")
         if case.startswith("values") and e.get("seconds"):
             n = float(case.split("_")[1])
             scaling["econplan values"].append((n, e["seconds"]))
@@ -581,7 +588,11 @@ def write_markdown(data: dict) -> None:
     _svg(scaling, RESULTS / "scaling.svg")
     lines += ["", "![time against n](results/scaling.svg)", ""]
     lines += [
-        "", "Issue 5 targets, plainly: values at 1e6 are ~12x faster than BiCGSTAB and agree to "
+        "", "Rows re-run alone (`--sides econplan`) show when their reference was measured: "
+        "plan_1e4x2_caps' HiGHS side (killed at 600 s) comes from session 4's AMD machine, "
+        "where SpMVs were ~1.5-2x faster than on this Intel one, so that ratio mixes machines "
+        "and, if anything, understates econplan.", "",
+        "Issue 5 targets, plainly: values at 1e6 are ~12x faster than BiCGSTAB and agree to "
         "1e-8, but take ~0.6-1.0 s in all (12 Anderson sweeps, ~20 SpMV times in all: session 5 "
         "cut the Anderson loop's vector passes and a repeated residual product, from ~27 SpMV "
         "times), not 0.3 s. The SpMV of the 20M-entry matrix is bound by its random gathers, "
