@@ -7,6 +7,10 @@ many binding capacities), this backend solves DESIGN.md's two stages with the re
 adaptive PDHG of :mod:`econplan.plan.pdhg` (SciPy, Numba or PyTorch SpMVs) and turns the
 approximate answer into a certified one with :mod:`econplan.plan.repair`:
 
+0. **Structured start** (:meth:`_Run._structured_start`): the labour-cheapest plan repaired
+   into the capacities and the fill at the labour values, certified by the repaired labour
+   values — the first candidate plan (the optimum when only labour binds), and the unit of
+   the time kept back for certificate checks before the limit (``RESERVE``).
 1. **Stage 1** ``max t``: PDHG to a relative tolerance (1e-4 first), then the primal and
    dual repairs (feasible activities at a slightly lower t; a valid bound), the price-guided
    fill (:mod:`econplan.plan.fill`, a second feasible plan), the structured crossover
@@ -16,6 +20,8 @@ approximate answer into a certified one with :mod:`econplan.plan.repair`:
    ``certificate_tolerance`` (1e-6, DESIGN.md "Solvers"), PDHG continues from where it
    stopped and the iterate is certified every so many iterations, until it holds or the
    time limit is reached.
+   ``min-labour`` is one LP (:meth:`_Run.min_labour`): the labour-cheapest plan first, then
+   PDHG with periodic repairs, each check also trying the restricted LP in its min-cost form.
 2. **Stage 2** ``min c·z`` at ``t ≥ t₁(1 − 1e-7)`` (t₁: the fulfilment stage 1's plan
    achieves). Skipped, with proof, when the cost is one resource that binds in stage 1
    (:meth:`_Run._stage2_shortcut`); otherwise PDHG warm-started from stage 1 with an
