@@ -157,7 +157,11 @@ class _Run:
         reserve = 0.0  # PDHG's first run stops this much before the limit: the last check
         if x0 is None and self.opt.extra.get("structured_start", True):
             t_s = time.perf_counter()
-            first = self._structured_start()
+            try:  # an aid, never a failure: PDHG follows whatever it gives
+                first = self._structured_start()
+            except (ArithmeticError, ValueError, IndexError, RuntimeError, EconplanError) as exc:
+                self._say(f"structured start: {type(exc).__name__}: {exc}")
+                first = None
             # a check costs about what the start did (the same Leontief solves and repairs)
             # and up to ~2.5 times more from a poor iterate (measured at 1e6 × 2: start 60-80
             # s, a check after 768 PDHG iterations 150 s): RESERVE starts
