@@ -614,7 +614,7 @@ def write_markdown(data: dict) -> None:
         "by the same restricted LP in its min-cost form. The certificate in "
         "the table is DESIGN.md's, recomputed from the returned plan: a stricter measure than "
         "the PDLP references' own relative gap (per row and per technique, not a 2-norm). At "
-        "1e4 x 2 both objectives are planned exactly (certified gap ~1e-9) in 20-35 s, "
+        "1e4 x 2 both objectives are planned exactly (certified gap ~1e-9) in 18-37 s, "
         "where HiGHS's simplex does not finish in 5-10 minutes (see the ratio column; '>' where "
         "HiGHS did not finish). At 1e5 x 2 the restricted LP would have ~8,000 columns and "
         "~10,000 dense rows, beyond its size limit, and at 1e5 and 1e6 the time limit ends "
