@@ -164,7 +164,8 @@ class _Run:
                 first = None
             # a check costs about what the start did (the same Leontief solves and repairs)
             # and up to ~2.5 times more from a poor iterate (measured at 1e6 × 2: start 60-80
-            # s, a check after 768 PDHG iterations 150 s): RESERVE starts
+            # s, a check after 768 PDHG iterations 150 s): PDHG's first run keeps RESERVE
+            # starts' worth of time back
             self._check_seconds = time.perf_counter() - t_s
             reserve = RESERVE * self._check_seconds
             if first is not None:
@@ -258,6 +259,7 @@ class _Run:
         self.iterations += r.iterations
         if self.infeasible_bound is not None:
             return None
+
         def time_for_check() -> bool:  # else keep the best plan so far (none: check anyway)
             return not best or self._left() >= 0.75 * self._check_seconds
 
