@@ -265,28 +265,22 @@ def fixed_point_solve(
     torch = op.torch
     dF = torch.zeros((memory, size), dtype=rhs.dtype, device=rhs.device)
     dG = torch.zeros((memory, size), dtype=rhs.dtype, device=rhs.device)
-    G = np.zeros((memory, memory))
-    count = 0  # history entries held
-    slot = 0  # next slot to overwrite
+    hist = _History(memory)
     it = 0
     best = res
     while res > tol:
-        _check_progress(it, maxiter, res, best)
+        _check_progress(it, maxiter, res)
         x_new = g
-        if count:
-            h = (dF[:count] @ f.reshape(-1)).detach().cpu().numpy()
-            gamma = _anderson_weights(G[:count, :count], h)
-            x_new = g - (dG[:count].T @ torch.as_tensor(gamma, dtype=rhs.dtype,
-                                                         device=rhs.device)).reshape(shape)
+        if hist.count:
+            gamma = hist.weights((dF[:hist.count] @ f.reshape(-1)).detach().cpu().numpy())
+            x_new = g - (dG[:hist.count].T @ torch.as_tensor(gamma, dtype=rhs.dtype,
+                                                              device=rhs.device)).reshape(shape)
         g_new = op.axpy(rhs, x_new)
         f_new = g_new - x_new
+        slot = hist.slot
         dG[slot] = (g_new - g).reshape(-1)
         dF[slot] = (f_new - f).reshape(-1)
-        count = min(count + 1, memory)
-        row = (dF[:count] @ dF[slot]).detach().cpu().numpy()
-        G[slot, :count] = row
-        G[:count, slot] = row
-        slot = (slot + 1) % memory
+        hist.record(dF, lambda v: v.detach().cpu().numpy())
         x, g, f = x_new, g_new, f_new
         res = _norm(f) / scale
         it += 1
@@ -296,16 +290,38 @@ def fixed_point_solve(
     return x, it, res
 
 
-def _anderson_weights(Gc: np.ndarray, h: np.ndarray) -> np.ndarray:
-    """Least-squares weights γ = argmin ‖f − ΔF γ‖ from the Gram matrix ΔFᵀΔF (tiny ridge)."""
-    count = len(h)
-    try:
-        return np.linalg.solve(Gc + 1e-13 * np.trace(Gc) * np.eye(count), h)
-    except np.linalg.LinAlgError:
-        return np.linalg.lstsq(Gc, h, rcond=None)[0]
+class _History:
+    """Bookkeeping of the Anderson history shared by both loops of :func:`fixed_point_solve`:
+    how many of the ``memory`` slots hold differences, which one is overwritten next, and the
+    Gram matrix ΔFᵀΔF of the residual differences (one row updated per sweep)."""
+
+    def __init__(self, memory: int) -> None:
+        self.memory = memory
+        self.G = np.zeros((memory, memory))
+        self.count = 0  # history entries held
+        self.slot = 0  # next slot to overwrite
+
+    def weights(self, h: np.ndarray) -> np.ndarray:
+        """Least-squares weights γ = argmin ‖f − ΔF γ‖ from ``h = ΔFᵀ f`` (tiny ridge)."""
+        c = self.count
+        Gc = self.G[:c, :c]
+        try:
+            return np.linalg.solve(Gc + 1e-13 * np.trace(Gc) * np.eye(c), h)
+        except np.linalg.LinAlgError:
+            return np.linalg.lstsq(Gc, h, rcond=None)[0]
+
+    def record(self, dF: Any, to_numpy: Callable[[Any], np.ndarray] = np.asarray) -> None:
+        """Slot ``slot`` of the differences ``dF`` (memory × size, NumPy or torch) was just
+        written: it is held, its Gram row (products of the held differences with it) is
+        stored, and the next sweep writes the following slot."""
+        self.count = min(self.count + 1, self.memory)
+        row = to_numpy(dF[:self.count] @ dF[self.slot])
+        self.G[self.slot, :self.count] = row
+        self.G[:self.count, self.slot] = row
+        self.slot = (self.slot + 1) % self.memory
 
 
-def _check_progress(it: int, maxiter: int, res: float, best: float) -> None:
+def _check_progress(it: int, maxiter: int, res: float) -> None:
     if it >= maxiter:
         raise EconplanError(
             f"fixed-point solve did not converge: relative residual {res:.3g} after {it} "
@@ -348,28 +364,23 @@ def _anderson_numpy(
     dG = np.zeros((memory, size))
     x_new = np.empty(size)
     f_new = np.empty(size)
-    G = np.zeros((memory, memory))
-    count = 0  # history entries held
-    slot = 0  # next slot to overwrite
+    hist = _History(memory)
     it = 0
     best = res
     while res > tol:
-        _check_progress(it, maxiter, res, best)
-        if count:
-            gamma = _anderson_weights(G[:count, :count], dF[:count] @ f)
-            np.matmul(gamma, dG[:count], out=x_new)
+        _check_progress(it, maxiter, res)
+        if hist.count:
+            gamma = hist.weights(dF[:hist.count] @ f)
+            np.matmul(gamma, dG[:hist.count], out=x_new)
             np.subtract(g, x_new, out=x_new)
         else:
             x_new[:] = g
         g_new = np.ascontiguousarray(op.axpy(rhs, x_new.reshape(shape))).reshape(-1)
         np.subtract(g_new, x_new, out=f_new)
+        slot = hist.slot
         np.subtract(g_new, g, out=dG[slot])
         np.subtract(f_new, f, out=dF[slot])
-        count = min(count + 1, memory)
-        row = dF[:count] @ dF[slot]
-        G[slot, :count] = row
-        G[:count, slot] = row
-        slot = (slot + 1) % memory
+        hist.record(dF)
         # rotate: the old x and f buffers take the next sweep's new values
         x, x_new = x_new, x
         f, f_new = f_new, f
@@ -578,16 +589,18 @@ def solve_values(
             f"{np.nonzero(neg)[0][:10].tolist()}"
         )
     # checked residual in the original units, per resource row: ‖λ(B−A)_c − r_c‖ / ‖r_c‖
-    resid = float(res) if k == 1 else 0.0
-    QT = sp.csr_array(QT)
-    for r in range(k if k > 1 else 0):
-        qv = QT @ values[:, r]
-        if op.row_scale is not None:
-            qv = qv * op.row_scale
-        lhs = values[:, r] - qv
-        scale = np.linalg.norm(Rc[r])
-        if scale > 0:
-            resid = max(resid, float(np.linalg.norm(lhs - Rc[r]) / scale))
+    resid = float(res)
+    if k > 1:
+        resid = 0.0
+        QT = sp.csr_array(QT)
+        for r in range(k):
+            qv = QT @ values[:, r]
+            if op.row_scale is not None:
+                qv = qv * op.row_scale
+            lhs = values[:, r] - qv
+            scale = np.linalg.norm(Rc[r])
+            if scale > 0:
+                resid = max(resid, float(np.linalg.norm(lhs - Rc[r]) / scale))
     return ValuesResult(values, choice, resid, sweeps, policy_its, op.engine)
 
 
