@@ -176,20 +176,7 @@ class _Run:
         def certify(x: np.ndarray, y: np.ndarray) -> bool:
             """Repair (or cross over) the iterate and check its certificate; keep the best."""
             t0 = time.perf_counter()
-            z, t = repair_primal(self.st, self.R, pb.b, pb.cap, pb.ymin, d, x[:m], x[m])
-            p, u, v = repair_dual(self.st, self.R, pb.b, pb.cap, pb.ymin, d, y[:n], y[n:],
-                                  z=z)
-            cert = self._cert(z, p, u, v)
-            self._say(f"stage 1: t {x[m]:.12g} → {cert.achieved:.12g}, bound "
-                      f"{cert.bound:.12g}, gap {cert.duality_gap:.2e}")
-            # the fill at these valuations: feasible whatever PDHG's accuracy (the repair is
-            # not, far from convergence); kept when it certifies better
-            filled = fill_plan(self.st, self.R, pb.b, pb.cap, pb.ymin, d, p, u, x[m])
-            if filled is not None:
-                cf = self._cert(filled[0], p, u, v)
-                self._say(f"fill: t {cf.achieved:.12g}, primal {cf.primal_residual:.1e}")
-                if _better(cf, cert, self.tol):
-                    z, cert = filled[0], cf
+            z, p, u, v, cert = self._repaired(x[:m], x[m], y[:n], y[n:], "stage 1")
             # the crossover's guess is only worth its Leontief solves when the repaired plan is
             # already close (measured: the guess is right from about PDHG tolerance 1e-8)
             # (after a failed try, only again once the gap has fallen threefold: a try costs
@@ -305,19 +292,28 @@ class _Run:
                                         np.inf)))
         if not (np.isfinite(tau) and tau >= 0 and (room >= 0).all()):
             return None
-        z, t = repair_primal(self.st, self.R, pb.b, pb.cap, pb.ymin, d,
-                             Z[:, 0] + tau * Z[:, 1], tau)
         u0 = np.zeros(pb.k)
         u0[kl] = 1.0
-        p, u, v = repair_dual(self.st, self.R, pb.b, pb.cap, pb.ymin, d, lam, u0, z=z)
+        return self._repaired(Z[:, 0] + tau * Z[:, 1], tau, lam, u0, "structured start")
+
+    def _repaired(self, z: np.ndarray, t: float, p: np.ndarray, u: np.ndarray, what: str):
+        """A stage-1 candidate from approximate activities ``z`` at fulfilment ``t`` and
+        valuations ``(p, u)``: the primal and dual repairs, then the fill at the repaired
+        valuations (feasible whatever their accuracy; the repair is not, far from
+        convergence), kept when it certifies better. Returns (z, p, u, v, cert)."""
+        pb, d = self.pb, self.d
+        t_in = t
+        z, t = repair_primal(self.st, self.R, pb.b, pb.cap, pb.ymin, d, z, t)
+        p, u, v = repair_dual(self.st, self.R, pb.b, pb.cap, pb.ymin, d, p, u, z=z)
         cert = self._cert(z, p, u, v)
-        filled = fill_plan(self.st, self.R, pb.b, pb.cap, pb.ymin, d, p, u, tau)
+        self._say(f"{what}: t {t_in:.12g} → {cert.achieved:.12g}, bound {cert.bound:.12g}, "
+                  f"gap {cert.duality_gap:.2e}")
+        filled = fill_plan(self.st, self.R, pb.b, pb.cap, pb.ymin, d, p, u, t_in)
         if filled is not None:
             cf = self._cert(filled[0], p, u, v)
+            self._say(f"fill: t {cf.achieved:.12g}, primal {cf.primal_residual:.1e}")
             if _better(cf, cert, self.tol):
                 z, cert = filled[0], cf
-        self._say(f"structured start: t {cert.achieved:.12g}, bound {cert.bound:.12g}, gap "
-                  f"{cert.duality_gap:.2e}, primal {cert.primal_residual:.1e}")
         return z, p, u, v, cert
 
     def _labour_start(self, y: np.ndarray):
@@ -348,17 +344,25 @@ class _Run:
             return None
         return z, lam, kl
 
-    def _restricted(self, x, y, z, p, u, v, cert):
-        """Try the exact finish of :mod:`econplan.plan.restricted` from PDHG's iterate; keep
-        it when its certificate is better. Returns (z, p, u, v, cert)."""
+    def _restricted(self, x, y, z, p, u, v, cert, min_cost: bool = False):
+        """Try the exact finish of :mod:`econplan.plan.restricted` from PDHG's iterate
+        (``x`` activities, possibly with t appended; ``y`` duals); keep it when its
+        certificate is better. ``min_cost``: min-labour's form (targets as the balance rows,
+        the cost-weighted resource rows as the objective, the min-cost certificate). The
+        plan's last rounding deficits (J's clipped to their bounds) go through
+        :func:`repair.repair_primal` — with ``d = 0`` and t = 0 for min-cost, where only
+        producing and consumers' switches can cover them (measured at 1e4 × 2: primal residual
+        8e-8 with the deficits produced alone, 2.5e-10 so). Returns (z, p, u, v, cert)."""
         from . import restricted as rx
 
-        pb, d, m, n = self.pb, self.d, self.pb.m, self.pb.n
+        pb, m, n = self.pb, self.pb.m, self.pb.n
+        ymin, d = (pb.y, np.zeros(n)) if min_cost else (pb.ymin, self.d)
+        cost = np.asarray(pb.cost, dtype=np.float64) if min_cost else None
         t0 = time.perf_counter()
         try:
-            out = rx.restricted_finish(self.st, self.R, pb.b, pb.cap, pb.ymin, d, x[:m],
+            out = rx.restricted_finish(self.st, self.R, pb.b, pb.cap, ymin, d, x[:m],
                                        y[:n], y[n:], time_limit=max(self._left(), 0.0),
-                                       max_cells=self._rx_cells)
+                                       max_cells=self._rx_cells, cost=cost)
         except (ArithmeticError, ValueError, IndexError, RuntimeError, EconplanError) as exc:
             out, rx.last_reason = None, f"{type(exc).__name__}: {exc}"
         self._rx_seconds = time.perf_counter() - t0
@@ -366,52 +370,20 @@ class _Run:
             self._say(f"restricted LP: no optimum ({rx.last_reason}; {self._rx_seconds:.1f} s)")
             self._rx_failed_gap = abs(cert.duality_gap)
             return z, p, u, v, cert
-        zr, tr = repair_primal(self.st, self.R, pb.b, pb.cap, pb.ymin, d, out[0], out[1])
-        cr = self._cert(zr, *out[2:])
-        self._say(f"restricted LP: t {cr.achieved:.12g}, bound {cr.bound:.12g}, gap "
-                  f"{cr.duality_gap:.1e}, primal {cr.primal_residual:.1e}, dual "
-                  f"{cr.dual_residual:.1e} ({time.perf_counter() - t0:.1f} s)")
+        zr, _ = repair_primal(self.st, self.R, pb.b, pb.cap, ymin, d, out[0], out[1])
+        if min_cost:
+            cr = min_cost_certificate(pb.M, pb.R, pb.b, pb.cap, pb.y, pb.c, zr, *out[2:])
+        else:
+            cr = self._cert(zr, *out[2:])
+        self._say(f"restricted LP: {'cost' if min_cost else 't'} {cr.achieved:.12g}, bound "
+                  f"{cr.bound:.12g}, gap {cr.duality_gap:.1e}, primal "
+                  f"{cr.primal_residual:.1e}, dual {cr.dual_residual:.1e} "
+                  f"({time.perf_counter() - t0:.1f} s)")
         if _better(cr, cert, self.tol) and cr.dual_residual <= self.tol:
             self.crossed = True
             return (zr, *out[2:], cr)
         self._rx_failed_gap = abs(cert.duality_gap)
         return z, p, u, v, cert
-
-    def _restricted_cost(self, x, yv, z, qp, u, v, cert):
-        """min-labour's exact finish: the restricted LP of :mod:`econplan.plan.restricted` in
-        its min-cost form (targets as the balance rows, cost-weighted resource rows as the
-        objective) from PDHG's iterate; kept when its min-cost certificate is better. Returns
-        (z, q, u, v, cert)."""
-        from . import restricted as rx
-
-        pb, st, n = self.pb, self.st, self.pb.n
-        cost = np.asarray(pb.cost, dtype=np.float64)
-        t0 = time.perf_counter()
-        try:
-            out = rx.restricted_finish(st, self.R, pb.b, pb.cap, pb.y, np.zeros(n), x,
-                                       yv[:n], yv[n:], time_limit=max(self._left(), 0.0),
-                                       cost=cost, max_cells=self._rx_cells)
-        except (ArithmeticError, ValueError, IndexError, RuntimeError, EconplanError) as exc:
-            out, rx.last_reason = None, f"{type(exc).__name__}: {exc}"
-        seconds = time.perf_counter() - t0
-        if out is None:
-            self._say(f"restricted LP: no optimum ({rx.last_reason}; {seconds:.1f} s)")
-            self._rx_failed_gap = abs(cert.duality_gap)
-            return z, qp, u, v, cert
-        zr, _, qr, ur, vr = out
-        # rounding (J's clipped to their bounds): cover any last deficit within capacities,
-        # consumers of exhausted products switching (t = 0 along d = 0: nothing to lower);
-        # measured at 1e4 × 2: primal residual 8e-8 with the deficits produced, 2.5e-10 so
-        zr, _ = repair_primal(st, self.R, pb.b, pb.cap, pb.y, np.zeros(n), zr, 0.0)
-        cr = min_cost_certificate(pb.M, pb.R, pb.b, pb.cap, pb.y, pb.c, zr, qr, ur, vr)
-        self._say(f"restricted LP: cost {cr.achieved:.12g}, bound {cr.bound:.12g}, gap "
-                  f"{cr.duality_gap:.1e}, primal {cr.primal_residual:.1e}, dual "
-                  f"{cr.dual_residual:.1e} ({seconds:.1f} s)")
-        if _better(cr, cert, self.tol) and cr.dual_residual <= self.tol:
-            self.crossed = True
-            return zr, qr, ur, vr, cr
-        self._rx_failed_gap = abs(cert.duality_gap)
-        return z, qp, u, v, cert
 
     def _proves_infeasible(self, cert) -> bool:
         """True (and ``infeasible_bound`` set) when the certificate's duals are feasible and
@@ -565,7 +537,8 @@ class _Run:
             if (not cert.holds(self.tol) and abs(cert.duality_gap) <= 1e-2
                     and abs(cert.duality_gap) <= self._rx_failed_gap / 3
                     and self.opt.extra.get("restricted", True)):
-                z, qp, u, v, cert = self._restricted_cost(x, yv, z, qp, u, v, cert)
+                z, qp, u, v, cert = self._restricted(x, yv, z, qp, u, v, cert,
+                                                     min_cost=True)
             if not best or _better(cert, best[0][4], self.tol):
                 best[:] = [(z, qp, u, v, cert)]
             return cert.holds(self.tol) or unreachable(x, yv)
