@@ -350,6 +350,28 @@ def test_structured_start_is_a_certified_plan(n, seed, floors):
     assert 0 < cert.duality_gap < 0.05
 
 
+def test_price_search_tightens_the_structured_start():
+    """CO₂ runs out before labour at the labour-cheapest plan: the start also prices CO₂
+    (θ searched) and fills with rents on the products that run out. Both candidates are
+    certified plans around HiGHS's t*; with the search the gap is ≥ 4× smaller (measured at
+    1,000 × 2 with floors: 2.19e-2 → 3.8e-3)."""
+    from econplan.plan.firstorder import _Run
+
+    pb = generate_arrays(1000, 2, seed=0, capacities=True, floors=True).problem()
+    ref = reference_t(pb)
+    certs = []
+    for evaluations in (0, 10):
+        run = _Run(pb, SolverOptions(extra={"price_search_evaluations": evaluations}))
+        z, p, u, v, cert = run._structured_start()
+        assert cert == fulfilment_certificate(pb.M, pb.R, pb.b, pb.cap, pb.y, pb.ymin, z, p, u,
+                                              v)
+        assert cert.primal_residual <= 1e-9 and cert.dual_residual <= 1e-12
+        assert cert.achieved <= ref * (1 + 1e-9) and cert.bound >= ref * (1 - 1e-9)
+        certs.append(cert)
+    assert certs[1].duality_gap <= certs[0].duality_gap / 4, certs
+    assert certs[1].duality_gap < 5e-3
+
+
 def test_structured_start_is_the_optimum_when_only_labour_binds():
     """Alternatives without capacities, CO₂ and land ample: the non-substitution plan is
     optimal, so stage 1 ends at the structured start with no PDHG iteration, at HiGHS's t*."""

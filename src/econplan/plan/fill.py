@@ -46,10 +46,14 @@ def fill_plan(
     u: np.ndarray,
     t: float,
     rounds: int = 8,
+    report: dict | None = None,
 ) -> tuple[np.ndarray, float] | None:
     """Activities z (m,) and fulfilment t' of the fill at valuations (p, u) (module docstring),
     starting the search for t' at ``t``; None when the rounds end without a consistent
-    pattern or no resource or capacity bounds t'."""
+    pattern or no resource or capacity bounds t'. ``report`` (a dict, filled in): ``short``
+    the products whose capacities all run out before the first resource does, and ``excess``
+    by how much (product units) their requirement exceeds those capacities at the t where that
+    resource runs out — what :func:`adjusted_fill` prices away."""
     m = st.m
     tp, o = st.tp, st.o
     profit = st.M.T @ p - R.T @ u
@@ -107,7 +111,8 @@ def fill_plan(
         with np.errstate(divide="ignore", invalid="ignore"):
             t_res = np.where(r1 > 0, (b - r0) / r1, np.inf)
             t_cap = np.where(hard, (capJ - zJ0) / zJ1, np.inf)
-        t = float(min(t_res.min(initial=np.inf), t_cap.min(initial=np.inf)))
+        t_free = float(t_res.min(initial=np.inf))
+        t = float(min(t_free, t_cap.min(initial=np.inf)))
         if not np.isfinite(t):
             return None
         g = G[:, 0] + t * G[:, 1]
@@ -117,5 +122,131 @@ def fill_plan(
         if inside.all():
             z = zfix
             z[J] = np.clip(zJ, 0.0, capJ)
+            if report is not None:
+                short = np.flatnonzero(t_cap < t_free)
+                t_r = t_free if np.isfinite(t_free) else t
+                excess = (capJ[short] - (zJ0 + t_r * zJ1)[short]) * -o[J[short]]
+                report.update(short=short, excess=np.maximum(excess, 0.0))
             return z, t
     return None
+
+
+def adjusted_fill(
+    st: Structure,
+    R: sp.csr_array,
+    b: np.ndarray,
+    cap: np.ndarray,
+    ymin: np.ndarray,
+    d: np.ndarray,
+    p: np.ndarray,
+    u: np.ndarray,
+    t: float,
+    rounds: int = 8,
+    deadline: float = np.inf,
+) -> tuple[np.ndarray, float] | None:
+    """The fill, with rents on the products whose capacities run out so that their consumers
+    switch: the best (z, t) of up to ``rounds`` fills (each feasible by construction).
+
+    The plain fill stops at the t where some product's last technique reaches its capacity —
+    at 1e5 products well before labour or CO₂ run out. At an optimum such a product is
+    *exhausted*: its price carries a rent above its techniques' cost, high enough that enough
+    of its consumers use an alternative that needs less of it. Each round raises the rent of
+    every product that ran out by the smallest amount that makes consumers switch away from it
+    (cheapest switch first) until the demand they give up covers its excess at the t where the
+    first resource runs out; a product still short the next round gets twice the rise, one with
+    no consumer able to switch 5 % of its price. A round that gains less than 1e-3 (relative)
+    ends it, and so does ``deadline`` (``time.perf_counter()`` seconds). The rents are added to
+    p alone: passed on through the input chains (values at technique costs ``+ rent_i o_j``)
+    they did worse (measured at 1e4 × 2: t 0.849 against 0.878).
+
+    Measured from the labour values on generated n × 2 economies with capacities: where CO₂
+    runs out first, the fill is resource-bound and nothing changes; at the prices of the
+    structured start's price search (1e4, floors) t 0.446 → 0.539 → 0.712 → 0.874 → 0.878 in
+    five rounds (t* 0.8844); at 1e5 it stalls near 0.860 (t* ≈ 0.884), where products run out
+    whose consumers' alternatives are themselves at capacity."""
+    import time
+
+    best = None
+    p = np.asarray(p, dtype=np.float64)
+    rent = np.zeros(st.n)
+    boost = np.ones(st.n)
+    was_short = np.zeros(st.n, dtype=bool)
+    AP: sp.csr_array | None = None
+    prices = p
+    for _ in range(rounds):
+        info: dict = {}
+        out = fill_plan(st, R, b, cap, ymin, d, prices, u, t, report=info)
+        if out is None:
+            break
+        gained = best is None or out[1] > best[1] * (1.0 + 1e-3)
+        if best is None or out[1] > best[1]:
+            best = out
+        short = info.get("short", np.zeros(0, dtype=np.int64))
+        if len(short) == 0 or not gained or time.perf_counter() > deadline:
+            break
+        if AP is None:
+            AP = sp.csr_array(st.A)  # rows = products: who consumes each product
+        rise = _switch_prices(st, AP, R, prices, u, out[0], short, info["excess"])
+        rise = np.where(rise > 0, rise, 0.05 * np.abs(prices[short]))
+        boost[short[was_short[short]]] *= 2.0
+        was_short[:] = False
+        was_short[short] = True
+        rent[short] += rise * boost[short]
+        prices = p + rent
+    return best
+
+
+def _switch_prices(st: Structure, AP: sp.csr_array, R: sp.csr_array, p: np.ndarray,
+                   u: np.ndarray, z: np.ndarray, short: np.ndarray,
+                   excess: np.ndarray) -> np.ndarray:
+    """Per product in ``short``, the price rise δ at which consumers switching from a technique
+    j that uses it (a_ij) to their product's best other technique j' (a_ij') give up at least
+    ``excess`` of its demand: j switches at δ_j = (profit_j − profit_j') / (a_ij − a_ij'),
+    giving up about z_j (a_ij − a_ij' o_j / o_j'); consumers are taken in order of δ_j."""
+    tp, o = st.tp, st.o
+    profit = st.M.T @ p - R.T @ u
+    order = np.lexsort((-profit, tp))
+    tpo = tp[order]
+    first = np.r_[True, tpo[1:] != tpo[:-1]]
+    # per product: its most profitable technique and the best other one (itself if alone)
+    top = np.full(st.n, -1, dtype=np.int64)
+    top[tpo[first]] = order[first]
+    second = top.copy()
+    nxt = np.r_[first[1:], True]  # position after a product's first is its second, if same
+    has2 = ~nxt[first] if len(order) > 1 else np.zeros(int(first.sum()), dtype=bool)
+    idx_first = np.flatnonzero(first)
+    second[tpo[idx_first[has2]]] = order[idx_first[has2] + 1]
+    sub = AP[short]  # |short| × m
+    rows = np.repeat(np.arange(len(short)), np.diff(sub.indptr))
+    j = sub.indices.astype(np.int64)
+    a = sub.data
+    alt = np.where(top[tp[j]] == j, second[tp[j]], top[tp[j]])
+    ok = (alt != j) & (z[j] > 0)
+    rows, j, a, alt = rows[ok], j[ok], a[ok], alt[ok]
+    a_alt = np.asarray(sub[rows, alt]).ravel() if len(rows) else np.zeros(0)
+    slope = a - a_alt
+    keep = slope > 0
+    rows, j, a_alt, alt, slope = rows[keep], j[keep], a_alt[keep], alt[keep], slope[keep]
+    delta = np.maximum(profit[j] - profit[alt], 0.0) / slope
+    gives = np.maximum(z[j] * (slope + a_alt - a_alt * o[j] / o[alt]), 0.0)
+    out = np.zeros(len(short))
+    if len(rows) == 0:
+        return out
+    srt = np.lexsort((delta, rows))
+    rows, delta, gives = rows[srt], delta[srt], gives[srt]
+    cum = np.cumsum(gives)
+    start = np.searchsorted(rows, np.arange(len(short)))
+    base = np.r_[0.0, cum][start]
+    within = cum - base[rows]
+    enough = within >= excess[rows]
+    # per product: the first consumer at which enough is given up (else the last one)
+    end = np.r_[start[1:], len(rows)]
+    cand = np.flatnonzero(enough)
+    k = np.searchsorted(cand, start)
+    firstpos = np.where(k < len(cand), cand[np.minimum(k, max(len(cand) - 1, 0))]
+                        if len(cand) else len(rows), len(rows))
+    has = end > start
+    pick = np.where(firstpos < end, firstpos, end - 1)
+    pick = np.where(has, pick, 0)
+    out = np.where(has, delta[pick] * (1.0 + 1e-9) + 1e-15 * np.abs(p[short]), 0.0)
+    return out

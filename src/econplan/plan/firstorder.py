@@ -45,7 +45,7 @@ from ..errors import EconplanError
 from .base import Capability, Objective, PlanProblem, SolverOptions, SolverResult, Status
 from .certificate import fulfilment_certificate, min_cost_certificate
 from .crossover import crossover
-from .fill import fill_plan
+from .fill import adjusted_fill
 from .formulation import as_inequalities, elastic, elastic_blocking, stage2
 from .pdhg import solve_lp
 from .repair import (
@@ -115,6 +115,7 @@ class _Run:
         # the restricted LP's dense size limit (rows × columns)
         self._rx_cells = float(options.extra.get("restricted_max_cells", 2e6))
         self._check_seconds = 0.0
+        self._first_seconds = float("inf")  # the structured start's labour-priced candidate
         self.log = (lambda msg: print(f"[pdhg {time.perf_counter() - self.t0:7.2f}s] {msg}",
                                       flush=True)) if options.verbose else None
 
@@ -166,7 +167,8 @@ class _Run:
             # and up to ~2.5 times more from a poor iterate (measured at 1e6 × 2: start 60-80
             # s, a check after 768 PDHG iterations 150 s): PDHG's first run keeps RESERVE
             # starts' worth of time back
-            self._check_seconds = time.perf_counter() - t_s
+            # (the labour-priced candidate's cost, not the price search after it)
+            self._check_seconds = min(time.perf_counter() - t_s, self._first_seconds)
             reserve = RESERVE * self._check_seconds
             if first is not None:
                 best[:] = [first]
@@ -268,33 +270,117 @@ class _Run:
         return z, p, u, v, cert, r
 
     def _structured_start(self):
-        """Stage 1's first candidate, before any PDHG iteration: the labour-cheapest
-        techniques (non-substitution) making ``ymin + τ d`` with τ the fulfilment at which the
-        first resource runs out, repaired into capacities (:func:`repair.repair_primal`), and
-        the price-guided fill at the labour values; certified by the labour values scaled to
-        ``p·d = 1`` (``u`` = the labour resource), repaired (:func:`repair.repair_dual`).
-        Without binding capacities or other resources this is the optimum; otherwise a
-        feasible plan with a valid bound — measured on generated n × 2 economies with binding
-        capacities: gap 2.2e-2 at 1e4 (0.4 s), 2.9e-2 at 1e5 (4 s), where PDHG at 1e6 had not
-        found a plan within 0.75 of its bound after 4,500 iterations (12 minutes). Returns
+        """Stage 1's first candidates, before any PDHG iteration: the techniques cheapest at
+        resource prices ``w`` (non-substitution, policy iteration) making ``ymin + τ d`` with τ
+        the fulfilment at which the first resource runs out, repaired into capacities
+        (:func:`repair.repair_primal`), and the fill at those values with the prices of
+        products whose capacities run out raised (:func:`fill.adjusted_fill`); certified by the
+        values scaled to ``p·d = 1`` with ``u = w`` (a valid dual: the values satisfy
+        ``p M_j ≤ w·R_j`` for every technique), repaired (:func:`repair.repair_dual`).
+
+        ``w`` starts at the cost resource alone (labour). When another resource runs out first
+        (CO₂ on the generated economies), labour is left over at τ, so ``w`` also prices that
+        resource, ``w = e_cost + θ e_k``, with θ searched for the largest τ
+        (:meth:`_price_search`), and that candidate is kept when it certifies better. Measured
+        on generated n × 2 economies with binding capacities: bench/RESULTS.md. Returns
         (z, p, u, v, cert) or None."""
         pb, d = self.pb, self.d
         if not (d > 0).any():
             return None
-        start = self._labour_start(np.column_stack([pb.ymin, d]))
-        if start is None:
+        t_start = time.perf_counter()
+        kl = int(np.argmax(pb.cost)) if np.any(pb.cost > 0) else 0
+        w = np.zeros(pb.k)
+        w[kl] = 1.0
+        first = self._priced(w, None)
+        if first is None:
             return None
-        Z, lam, kl = start
+        out = self._repaired(first["Z"][:, 0] + first["tau"] * first["Z"][:, 1], first["tau"],
+                             first["lam"], w, "structured start")
+        self._first_seconds = time.perf_counter() - t_start
+        # the search and its candidate cost a few first candidates (measured: 1e4 ~3x, 1e5
+        # ~2x); with less time than that and PDHG's reserve after it, the first one stands
+        # (1e6 with a 3-minute limit)
+        if self._left() < 6 * self._first_seconds or out[4].holds(self.tol):
+            return out
+        best = self._price_search(first, kl)
+        if best is first:
+            return out
+        got = self._repaired(best["Z"][:, 0] + best["tau"] * best["Z"][:, 1], best["tau"],
+                             best["lam"], best["w"], "structured start at priced resources")
+        return got if _better(got[4], out[4], self.tol) else out
+
+    def _priced(self, w: np.ndarray, choice: np.ndarray | None) -> dict | None:
+        """The techniques cheapest at resource prices ``w`` (k,), their activities for the
+        floors and for d (two columns), the values λ (cost units per product unit) and the
+        fulfilment τ at which the first resource runs out (``taus``: per resource)."""
+        from ..kernels import gross_activities, solve_values
+
+        pb, st, d = self.pb, self.st, self.d
+        row = sp.csr_array(np.asarray(self.R.T @ w, dtype=np.float64).reshape(1, -1))
+        try:
+            vr = solve_values(st.A, st.o, st.tp, row, choice=choice)
+            made = gross_activities(st.A, st.o, vr.choice, np.column_stack([pb.ymin, d]))
+        except (ArithmeticError, ValueError, RuntimeError, EconplanError):
+            return None
+        Z = np.zeros((pb.m, 2))
+        Z[vr.choice] = made
+        lam = np.asarray(vr.values[:, 0], dtype=np.float64)
+        if not (np.all(np.isfinite(lam)) and np.all(np.isfinite(Z))):
+            return None
         use0, use1 = self.R @ Z[:, 0], self.R @ Z[:, 1]
         room = pb.b - use0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            tau = float(np.min(np.where(use1 > 0, room / np.where(use1 > 0, use1, 1.0),
-                                        np.inf)))
-        if not (np.isfinite(tau) and tau >= 0 and (room >= 0).all()):
+        if (room < 0).any():
             return None
-        u0 = np.zeros(pb.k)
-        u0[kl] = 1.0
-        return self._repaired(Z[:, 0] + tau * Z[:, 1], tau, lam, u0, "structured start")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            taus = np.where(use1 > 0, room / np.where(use1 > 0, use1, 1.0), np.inf)
+        tau = float(np.min(taus))
+        if not (np.isfinite(tau) and tau >= 0):
+            return None
+        return {"tau": tau, "taus": taus, "Z": Z, "lam": lam, "w": w.copy(),
+                "choice": vr.choice}
+
+    def _price_search(self, first: dict, kl: int) -> dict:
+        """Search the price θ of the resource that runs out first (when it is not the cost
+        resource ``kl``) for the largest τ: ``w = e_kl + θ e_k``. Doubling from the price that
+        weighs both resources equally until the cost resource runs out first, then bisection
+        (geometric) on which one does; every evaluation is one policy iteration warm-started
+        from the last choice and one two-column Leontief solve. Bounded by
+        ``extra["price_search_evaluations"]`` (default 10) and by a quarter of the time left."""
+        best = first
+        k = int(np.argmin(first["taus"]))
+        if k == kl or self.pb.k < 2:
+            return best
+        budget = int(self.opt.extra.get("price_search_evaluations", 10))
+        stop = time.perf_counter() + 0.25 * max(self._left(), 0.0)
+        use1 = self.R @ first["Z"][:, 1]
+        use_l, use_k = float(use1[kl]), float(use1[k])
+        if not (use_l > 0 and use_k > 0):
+            return best
+        lo, hi = 0.0, None  # k runs out first at lo; kl (or another) at hi
+        theta = use_l / use_k
+        choice = first["choice"]
+        for _ in range(budget):
+            if time.perf_counter() > stop:
+                break
+            w = np.zeros(self.pb.k)
+            w[kl], w[k] = 1.0, theta
+            got = self._priced(w, choice)
+            if got is None:
+                break
+            choice = got["choice"]
+            self._say(f"price search: θ {theta:.4g}: τ {got['tau']:.10g} "
+                      f"({int(np.argmin(got['taus']))} runs out first)")
+            if got["tau"] > best["tau"]:
+                best = got
+            if int(np.argmin(got["taus"])) == k:
+                lo = theta
+            else:
+                hi = theta
+            theta = theta * 4.0 if hi is None else (
+                np.sqrt(lo * hi) if lo > 0 else hi / 4.0)
+            if hi is not None and lo > 0 and hi / lo < 1.02:
+                break
+        return best
 
     def _repaired(self, z: np.ndarray, t: float, p: np.ndarray, u: np.ndarray, what: str):
         """A stage-1 candidate from approximate activities ``z`` at fulfilment ``t`` and
@@ -308,7 +394,8 @@ class _Run:
         cert = self._cert(z, p, u, v)
         self._say(f"{what}: t {t_in:.12g} → {cert.achieved:.12g}, bound {cert.bound:.12g}, "
                   f"gap {cert.duality_gap:.2e}")
-        filled = fill_plan(self.st, self.R, pb.b, pb.cap, pb.ymin, d, p, u, t_in)
+        filled = adjusted_fill(self.st, self.R, pb.b, pb.cap, pb.ymin, d, p, u, t_in,
+                               deadline=time.perf_counter() + 0.2 * max(self._left(), 0.0))
         if filled is not None:
             cf = self._cert(filled[0], p, u, v)
             self._say(f"fill: t {cf.achieved:.12g}, primal {cf.primal_residual:.1e}")
