@@ -25,6 +25,8 @@ Units: activities (technique units), products in their units, t dimensionless.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -53,7 +55,8 @@ def fill_plan(
     pattern or no resource or capacity bounds t'. ``report`` (a dict, filled in): ``short``
     the products whose capacities all run out before the first resource does, and ``excess``
     by how much (product units) their requirement exceeds those capacities at the t where that
-    resource runs out — what :func:`adjusted_fill` prices away."""
+    resource runs out — what :func:`adjusted_fill` prices away — with the ranking they came
+    from: ``profit`` (m,) and ``order`` (techniques by product, most profitable first)."""
     m = st.m
     tp, o = st.tp, st.o
     profit = st.M.T @ p - R.T @ u
@@ -125,8 +128,9 @@ def fill_plan(
             if report is not None:
                 short = np.flatnonzero(t_cap < t_free)
                 t_r = t_free if np.isfinite(t_free) else t
-                excess = (capJ[short] - (zJ0 + t_r * zJ1)[short]) * -o[J[short]]
-                report.update(short=short, excess=np.maximum(excess, 0.0))
+                excess = ((zJ0 + t_r * zJ1)[short] - capJ[short]) * o[J[short]]
+                report.update(short=short, excess=np.maximum(excess, 0.0), profit=profit,
+                              order=order)
             return z, t
     return None
 
@@ -164,14 +168,11 @@ def adjusted_fill(
     structured start's price search (1e4, floors) t 0.446 → 0.539 → 0.712 → 0.874 → 0.878 in
     five rounds (t* 0.8844); at 1e5 it stalls near 0.860 (t* ≈ 0.884), where products run out
     whose consumers' alternatives are themselves at capacity."""
-    import time
-
     best = None
     p = np.asarray(p, dtype=np.float64)
     rent = np.zeros(st.n)
     boost = np.ones(st.n)
     was_short = np.zeros(st.n, dtype=bool)
-    AP: sp.csr_array | None = None
     prices = p
     for _ in range(rounds):
         info: dict = {}
@@ -184,9 +185,8 @@ def adjusted_fill(
         short = info.get("short", np.zeros(0, dtype=np.int64))
         if len(short) == 0 or not gained or time.perf_counter() > deadline:
             break
-        if AP is None:
-            AP = sp.csr_array(st.A)  # rows = products: who consumes each product
-        rise = _switch_prices(st, AP, R, prices, u, out[0], short, info["excess"])
+        rise = _switch_prices(st, info["profit"], info["order"], prices, out[0], short,
+                              info["excess"])
         rise = np.where(rise > 0, rise, 0.05 * np.abs(prices[short]))
         boost[short[was_short[short]]] *= 2.0
         was_short[:] = False
@@ -196,27 +196,25 @@ def adjusted_fill(
     return best
 
 
-def _switch_prices(st: Structure, AP: sp.csr_array, R: sp.csr_array, p: np.ndarray,
-                   u: np.ndarray, z: np.ndarray, short: np.ndarray,
-                   excess: np.ndarray) -> np.ndarray:
+def _switch_prices(st: Structure, profit: np.ndarray, order: np.ndarray, p: np.ndarray,
+                   z: np.ndarray, short: np.ndarray, excess: np.ndarray) -> np.ndarray:
     """Per product in ``short``, the price rise δ at which consumers switching from a technique
     j that uses it (a_ij) to their product's best other technique j' (a_ij') give up at least
     ``excess`` of its demand: j switches at δ_j = (profit_j − profit_j') / (a_ij − a_ij'),
-    giving up about z_j (a_ij − a_ij' o_j / o_j'); consumers are taken in order of δ_j."""
+    giving up about z_j (a_ij − a_ij' o_j / o_j'); consumers are taken in order of δ_j.
+    ``profit`` and ``order`` are the fill's ranking at prices ``p`` (:func:`fill_plan`'s
+    report)."""
     tp, o = st.tp, st.o
-    profit = st.M.T @ p - R.T @ u
-    order = np.lexsort((-profit, tp))
     tpo = tp[order]
     first = np.r_[True, tpo[1:] != tpo[:-1]]
     # per product: its most profitable technique and the best other one (itself if alone)
     top = np.full(st.n, -1, dtype=np.int64)
     top[tpo[first]] = order[first]
     second = top.copy()
-    nxt = np.r_[first[1:], True]  # position after a product's first is its second, if same
-    has2 = ~nxt[first] if len(order) > 1 else np.zeros(int(first.sum()), dtype=bool)
     idx_first = np.flatnonzero(first)
+    has2 = ~np.r_[first[1:], True][idx_first]  # the next position is the same product's
     second[tpo[idx_first[has2]]] = order[idx_first[has2] + 1]
-    sub = AP[short]  # |short| × m
+    sub = st.consumers[short]  # |short| × m
     rows = np.repeat(np.arange(len(short)), np.diff(sub.indptr))
     j = sub.indices.astype(np.int64)
     a = sub.data
@@ -226,12 +224,12 @@ def _switch_prices(st: Structure, AP: sp.csr_array, R: sp.csr_array, p: np.ndarr
     a_alt = np.asarray(sub[rows, alt]).ravel() if len(rows) else np.zeros(0)
     slope = a - a_alt
     keep = slope > 0
-    rows, j, a_alt, alt, slope = rows[keep], j[keep], a_alt[keep], alt[keep], slope[keep]
+    rows, j, a, a_alt, alt, slope = (rows[keep], j[keep], a[keep], a_alt[keep], alt[keep],
+                                     slope[keep])
     delta = np.maximum(profit[j] - profit[alt], 0.0) / slope
-    gives = np.maximum(z[j] * (slope + a_alt - a_alt * o[j] / o[alt]), 0.0)
-    out = np.zeros(len(short))
+    gives = np.maximum(z[j] * (a - a_alt * o[j] / o[alt]), 0.0)
     if len(rows) == 0:
-        return out
+        return np.zeros(len(short))
     srt = np.lexsort((delta, rows))
     rows, delta, gives = rows[srt], delta[srt], gives[srt]
     cum = np.cumsum(gives)
@@ -241,12 +239,9 @@ def _switch_prices(st: Structure, AP: sp.csr_array, R: sp.csr_array, p: np.ndarr
     enough = within >= excess[rows]
     # per product: the first consumer at which enough is given up (else the last one)
     end = np.r_[start[1:], len(rows)]
-    cand = np.flatnonzero(enough)
-    k = np.searchsorted(cand, start)
-    firstpos = np.where(k < len(cand), cand[np.minimum(k, max(len(cand) - 1, 0))]
-                        if len(cand) else len(rows), len(rows))
+    cand = np.r_[np.flatnonzero(enough), len(rows)]  # len(rows): none from there on
+    firstpos = cand[np.searchsorted(cand[:-1], start)]
     has = end > start
     pick = np.where(firstpos < end, firstpos, end - 1)
     pick = np.where(has, pick, 0)
-    out = np.where(has, delta[pick] * (1.0 + 1e-9) + 1e-15 * np.abs(p[short]), 0.0)
-    return out
+    return np.where(has, delta[pick] * (1.0 + 1e-9) + 1e-15 * np.abs(p[short]), 0.0)

@@ -288,7 +288,7 @@ class _Run:
         if not (d > 0).any():
             return None
         t_start = time.perf_counter()
-        kl = int(np.argmax(pb.cost)) if np.any(pb.cost > 0) else 0
+        kl = self._cost_resource()
         w = np.zeros(pb.k)
         w[kl] = 1.0
         first = self._priced(w, None)
@@ -313,20 +313,11 @@ class _Run:
         """The techniques cheapest at resource prices ``w`` (k,), their activities for the
         floors and for d (two columns), the values λ (cost units per product unit) and the
         fulfilment τ at which the first resource runs out (``taus``: per resource)."""
-        from ..kernels import gross_activities, solve_values
-
-        pb, st, d = self.pb, self.st, self.d
-        row = sp.csr_array(np.asarray(self.R.T @ w, dtype=np.float64).reshape(1, -1))
-        try:
-            vr = solve_values(st.A, st.o, st.tp, row, choice=choice)
-            made = gross_activities(st.A, st.o, vr.choice, np.column_stack([pb.ymin, d]))
-        except (ArithmeticError, ValueError, RuntimeError, EconplanError):
+        pb = self.pb
+        got = self._cheapest(w, np.column_stack([pb.ymin, self.d]), choice)
+        if got is None:
             return None
-        Z = np.zeros((pb.m, 2))
-        Z[vr.choice] = made
-        lam = np.asarray(vr.values[:, 0], dtype=np.float64)
-        if not (np.all(np.isfinite(lam)) and np.all(np.isfinite(Z))):
-            return None
+        Z, lam, choice = got
         use0, use1 = self.R @ Z[:, 0], self.R @ Z[:, 1]
         room = pb.b - use0
         if (room < 0).any():
@@ -336,16 +327,16 @@ class _Run:
         tau = float(np.min(taus))
         if not (np.isfinite(tau) and tau >= 0):
             return None
-        return {"tau": tau, "taus": taus, "Z": Z, "lam": lam, "w": w.copy(),
-                "choice": vr.choice}
+        return {"tau": tau, "taus": taus, "Z": Z, "lam": lam, "w": w.copy(), "choice": choice}
 
     def _price_search(self, first: dict, kl: int) -> dict:
         """Search the price θ of the resource that runs out first (when it is not the cost
-        resource ``kl``) for the largest τ: ``w = e_kl + θ e_k``. Doubling from the price that
-        weighs both resources equally until the cost resource runs out first, then bisection
-        (geometric) on which one does; every evaluation is one policy iteration warm-started
-        from the last choice and one two-column Leontief solve. Bounded by
-        ``extra["price_search_evaluations"]`` (default 10) and by a quarter of the time left."""
+        resource ``kl``) for the largest τ: ``w = e_kl + θ e_k``. Steps of ×4 from the price
+        that weighs both resources equally until the cost resource runs out first (÷4 when it
+        does at once), then bisection (geometric) on which one does; every evaluation is one
+        policy iteration warm-started from the last choice and one two-column Leontief solve.
+        Bounded by ``extra["price_search_evaluations"]`` (default 10) and by a quarter of the
+        time left."""
         best = first
         k = int(np.argmin(first["taus"]))
         if k == kl or self.pb.k < 2:
@@ -415,12 +406,29 @@ class _Run:
         0.87), and the fulfilment stage 59,712 against 27,264 (1e4 × 2 with capacities and
         floors), so PDHG starts cold. Costs two Leontief solves. None when it cannot be
         built."""
+        kl = self._cost_resource()
+        w = np.zeros(self.pb.k)
+        w[kl] = 1.0
+        got = self._cheapest(w, y)
+        return None if got is None else (got[0], got[1], kl)
+
+    def _cost_resource(self) -> int:
+        """Index of the cost resource (labour unless the costs say otherwise)."""
+        cost = self.pb.cost
+        return int(np.argmax(cost)) if np.any(cost > 0) else 0
+
+    def _cheapest(self, w: np.ndarray, y: np.ndarray, choice: np.ndarray | None = None):
+        """The techniques cheapest at resource prices ``w`` (k,) — policy iteration on the
+        values at technique costs ``w·R_j`` (:func:`econplan.kernels.solve_values`,
+        warm-started from ``choice``) — their activities for the net outputs ``y`` (n,) or
+        (n, r), and the values λ (cost units per product unit). Returns (z, λ, choice), or
+        None when it cannot be built."""
         from ..kernels import gross_activities, solve_values
 
         pb, st = self.pb, self.st
-        kl = int(np.argmax(pb.cost)) if np.any(pb.cost > 0) else 0
+        row = sp.csr_array(np.asarray(self.R.T @ w, dtype=np.float64).reshape(1, -1))
         try:
-            vr = solve_values(st.A, st.o, st.tp, self.R[[kl], :])
+            vr = solve_values(st.A, st.o, st.tp, row, choice=choice)
             made = gross_activities(st.A, st.o, vr.choice, y)
         except (ArithmeticError, ValueError, RuntimeError, EconplanError):
             return None
@@ -429,7 +437,7 @@ class _Run:
         lam = np.asarray(vr.values[:, 0], dtype=np.float64)
         if not (np.all(np.isfinite(lam)) and np.all(np.isfinite(z))):
             return None
-        return z, lam, kl
+        return z, lam, vr.choice
 
     def _restricted(self, x, y, z, p, u, v, cert, min_cost: bool = False):
         """Try the exact finish of :mod:`econplan.plan.restricted` from PDHG's iterate

@@ -28,6 +28,8 @@ dimensionless; p in t per product unit, u in t per resource unit, v in t per act
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -70,6 +72,12 @@ class Structure:
         self.AT = sp.csr_array(A.T)
         self.M = M
         self.order, self.starts = _group_index(self.tp, self.n)
+
+    @cached_property
+    def consumers(self) -> sp.csr_array:
+        """A by rows (CSR, n × m): row i holds the techniques that use product i and how much
+        per unit of activity. Converted once, on first use (the adjusted fill's rents)."""
+        return sp.csr_array(self.A)
 
     def pick(self, score: np.ndarray) -> np.ndarray:
         """Per product, the technique with the largest finite ``score``."""
