@@ -403,3 +403,45 @@ def test_time_limit_is_kept_with_a_certified_plan():
     cert = fulfilment_certificate(pb.M, pb.R, pb.b, pb.cap, pb.y, pb.ymin, r.z, r.p, r.u, r.v)
     assert cert.primal_residual <= 1e-9 and cert.dual_residual <= 1e-9
     assert cert.achieved <= ref * (1 + 1e-9) <= cert.bound * (1 + 2e-9)
+
+
+def test_scaling_leaves_empty_rows_and_columns_alone():
+    """A resource no technique uses is an empty row of K (and a product nothing is made of an
+    empty column): the equilibration must neither fail on it nor change the other rows' and
+    columns' scaling (found by planning a random economy with an unused resource)."""
+    from econplan.plan.pdhg import scale_problem
+
+    rng = np.random.default_rng(3)
+    core = sp.random_array((6, 5), density=0.6, rng=rng, format="csr")
+    core.data = rng.uniform(0.1, 3.0, core.nnz)
+    K = sp.csr_array(sp.block_array([[sp.csr_array((1, 7))],
+                                     [sp.hstack([sp.csr_array((6, 1)), core,
+                                                 sp.csr_array((6, 1))])],
+                                     [sp.csr_array((2, 7))]]))  # empty rows 0, 7, 8; cols 0, 6
+    dr, dc = scale_problem(K)
+    dr0, dc0 = scale_problem(core)
+    assert np.all(np.isfinite(dr)) and np.all(np.isfinite(dc))
+    np.testing.assert_allclose(dr[1:7], dr0, rtol=1e-12)
+    np.testing.assert_allclose(dc[1:6], dc0, rtol=1e-12)
+
+
+@pytest.mark.parametrize("solver", ["fast", "pdhg"])
+def test_plan_with_a_resource_no_technique_uses(solver):
+    """The bread village with a bakery capacity and a declared but unused resource (water):
+    the first-order route gives HiGHS's plan, t* = 45/40 (hand-computed in small_economies)."""
+    import pandas as pd
+
+    from econplan import Economy
+    from small_economies import CAPACITY_T, bread_tables
+
+    meta, tables = bread_tables(bakery_capacity=45.0)
+    tables["resources"] = pd.concat([tables["resources"], pd.DataFrame(
+        {"id": ["water"], "name": ["Water"], "unit": ["m3"], "available": [5.0]})],
+        ignore_index=True)
+    e = Economy.from_tables(meta, tables)
+    ref = e.plan(solver="highs")
+    plan = e.plan(solver=solver)
+    assert plan.ok, plan.summary
+    assert abs(ref.fulfilment - CAPACITY_T) <= 1e-9
+    assert abs(plan.fulfilment - CAPACITY_T) <= 1e-7
+    assert abs(plan.summary["duality_gap"]) <= 1e-6

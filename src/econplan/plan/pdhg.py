@@ -68,11 +68,9 @@ def scale_problem(K: sp.csr_array, passes: int = 10) -> tuple[np.ndarray, np.nda
     dr = np.ones(nr)
     dc = np.ones(nc)
     for _ in range(passes):
-        rmax = np.maximum.reduceat(K.data, K.indptr[:-1]) if K.nnz else np.zeros(nr)
-        rmax = np.where(np.diff(K.indptr) > 0, rmax, 1.0)
+        rmax = _segment_max(K.data, K.indptr)
         Kc = sp.csc_array(K)
-        cmax = np.maximum.reduceat(Kc.data, Kc.indptr[:-1]) if Kc.nnz else np.zeros(nc)
-        cmax = np.where(np.diff(Kc.indptr) > 0, cmax, 1.0)
+        cmax = _segment_max(Kc.data, Kc.indptr)
         sr = 1.0 / np.sqrt(np.maximum(rmax, 1e-300))
         sc = 1.0 / np.sqrt(np.maximum(cmax, 1e-300))
         K = sp.csr_array(sp.diags_array(sr) @ K @ sp.diags_array(sc))
@@ -83,6 +81,16 @@ def scale_problem(K: sp.csr_array, passes: int = 10) -> tuple[np.ndarray, np.nda
     sr = 1.0 / np.sqrt(np.where(rs > 0, rs, 1.0))
     sc = 1.0 / np.sqrt(np.where(cs > 0, cs, 1.0))
     return dr * sr, dc * sc
+
+
+def _segment_max(data: np.ndarray, indptr: np.ndarray) -> np.ndarray:
+    """Largest entry of each row (CSR) or column (CSC); 1.0 for an empty one (a resource no
+    technique uses, a product nothing is made of), which the scaling then leaves alone."""
+    out = np.ones(len(indptr) - 1)
+    full = np.diff(indptr) > 0
+    if full.any():  # reduceat over the non-empty segments only: their starts are distinct
+        out[full] = np.maximum.reduceat(data, indptr[:-1][full])
+    return out
 
 
 class _Ops:
