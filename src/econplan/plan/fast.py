@@ -330,6 +330,13 @@ class FastSolver:
 
     def solve(self, problem: PlanProblem, options: SolverOptions) -> SolverResult:
         start = time.perf_counter()
+        from .unmade import solve_made
+
+        lifted = solve_made(problem, options, self.solve)  # products nothing can make
+        if lifted is not None:
+            lifted.solver = self.name
+            lifted.seconds = time.perf_counter() - start
+            return lifted
         if (problem.m > problem.n and bool(np.isfinite(problem.cap).any())
                 and options.extra.get("first_order", True)):
             # alternatives and capacities: the decomposition's subproblem ranking can cycle

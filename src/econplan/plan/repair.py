@@ -45,15 +45,34 @@ __all__ = [
 ]
 
 
+#: a block solve works on column chunks of about this many bytes (n × columns × 8)
+CHUNK_BYTES = 2.5e6
+
+
 def leontief_solve(Q: sp.sparray, rhs: np.ndarray, maxiter: int = 3000) -> np.ndarray:
     """x = rhs + Q x for every column of rhs (Q a productive Leontief matrix, ρ(Q) < 1) to
     1e-14 relative, matrix-free (Anderson-accelerated sweeps): the solve shared by the fill,
-    the crossover and the restricted LP."""
+    the crossover and the restricted LP.
+
+    Many columns (the restricted LP's rows: ~1,000 at 1e4 products) are solved in chunks of
+    ~``CHUNK_BYTES`` per block, each to the same tolerance on its own: the Anderson passes over
+    a chunk and its history stay in cache, where over the whole block every pass goes to
+    memory. Measured at 1e4 × 991 columns: 10.6 s in one block, 5.2 s in chunks of 32 (8 to
+    256 columns: 5.2-6.6 s; two threads over the chunks: no faster)."""
     from ..kernels import CsrOperator, fixed_point_solve
 
-    x, _, _ = fixed_point_solve(CsrOperator(sp.csr_array(Q), None), np.ascontiguousarray(rhs),
-                                tol=1e-14, maxiter=maxiter)
-    return np.asarray(x)
+    op = CsrOperator(sp.csr_array(Q), None)
+    rhs = np.ascontiguousarray(rhs, dtype=np.float64)
+    width = max(4, int(CHUNK_BYTES // (8 * max(rhs.shape[0], 1))))
+    if rhs.ndim == 1 or rhs.shape[1] <= 2 * width:
+        x, _, _ = fixed_point_solve(op, rhs, tol=1e-14, maxiter=maxiter)
+        return np.asarray(x)
+    out = np.empty_like(rhs)
+    for s in range(0, rhs.shape[1], width):
+        x, _, _ = fixed_point_solve(op, np.ascontiguousarray(rhs[:, s:s + width]), tol=1e-14,
+                                    maxiter=maxiter)
+        out[:, s:s + width] = x
+    return out
 
 
 class Structure:
