@@ -98,6 +98,14 @@ class _SmallLp:
         if np.isfinite(seconds):
             self.h.setOptionValue("time_limit", max(float(seconds), 1.0))
         self.h.run()
+        if (self.h.getModelStatus() != self.hs.HighsModelStatus.kOptimal
+                and self.h.getOptionValue("solver")[1] == "simplex"):
+            # a re-solve from the last basis can end without a status ("Not Set": measured,
+            # min-labour at 1e4 × 2 after 146 entering columns, which cost the whole try and
+            # ~17 s): start over by IPM with crossover, as the first solve did
+            self.h.clearSolver()
+            self.h.setOptionValue("solver", "ipm")
+            self.h.run()
         if self.h.getModelStatus() != self.hs.HighsModelStatus.kOptimal:
             return None, self.h.modelStatusToString(self.h.getModelStatus())
         # later solves differ by a few rows (lazy J rows) or columns (priced-out techniques):
