@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from .base import Objective, PlanProblem, SolverOptions, SolverResult
+from .base import PlanProblem, SolverOptions, SolverResult
 
 __all__ = ["Reduction", "reduce_unmade", "needed_unmade"]
 
@@ -77,9 +77,10 @@ class Reduction:
             out.p = self._prices(_scatter(res.p, self.products, n), np.asarray(res.u),
                                  np.zeros(m))
         if res.price is not None and res.resource_price is not None:
-            cost = full.c if full.objective == Objective.MIN_LABOUR else np.zeros(m)
+            # the resource-minimising stage's duals (min-labour, or stage 2 of fulfilment):
+            # there a technique may earn up to its cost, ``price·M_j − u·R_j − v_j ≤ c_j``
             out.price = self._prices(_scatter(res.price, self.products, n),
-                                     np.asarray(res.resource_price), cost)
+                                     np.asarray(res.resource_price), np.asarray(full.c))
         if res.blocking:
             out.blocking = [dict(b, index=int(self.techniques[b["index"]]))
                             if b.get("kind") == "capacity" else b for b in res.blocking]
