@@ -606,7 +606,7 @@ def write_markdown(data: dict) -> None:
         "values; when CO2 runs out first and time allows, also the policy at a searched CO2 "
         "price, filled with rents on the products whose capacities run out): a feasible plan "
         "with a proven bound, gap 8.8e-3 at 1e4 (2.5 s), 2.8e-2 at 1e5 (26 s), 2.9e-2 at 1e6 "
-        "(~90 s, no price search within 3 minutes). Then "
+        "(90-120 s, no price search within 3 minutes). Then "
         "PDLP-style PDHG to relative tolerance 1e-4, and "
         "the *restricted LP* — the LP over the few hundred techniques PDHG is unsure of, the "
         "rest held at their bounds, solved by HiGHS (simplex re-solves from the last basis) "
