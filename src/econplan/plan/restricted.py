@@ -98,7 +98,8 @@ class _SmallLp:
         if np.isfinite(seconds):
             self.h.setOptionValue("time_limit", max(float(seconds), 1.0))
         self.h.run()
-        if (self.h.getModelStatus() != self.hs.HighsModelStatus.kOptimal
+        stalled = (self.hs.HighsModelStatus.kNotset, self.hs.HighsModelStatus.kUnknown)
+        if (self.h.getModelStatus() in stalled
                 and self.h.getOptionValue("solver")[1] == "simplex"):
             # a re-solve from the last basis can end without a status ("Not Set": measured,
             # min-labour at 1e4 × 2 after 146 entering columns, which cost the whole try and
