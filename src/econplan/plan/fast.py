@@ -332,10 +332,8 @@ class FastSolver:
         start = time.perf_counter()
         from .unmade import solve_made
 
-        lifted = solve_made(problem, options, self.solve)  # products nothing can make
+        lifted = solve_made(problem, options, self)  # products nothing can make
         if lifted is not None:
-            lifted.solver = self.name
-            lifted.seconds = time.perf_counter() - start
             return lifted
         if (problem.m > problem.n and bool(np.isfinite(problem.cap).any())
                 and options.extra.get("first_order", True)):

@@ -87,10 +87,8 @@ class PdhgSolver:
         start = time.perf_counter()
         from .unmade import solve_made
 
-        lifted = solve_made(problem, options, self.solve)  # products nothing can make
+        lifted = solve_made(problem, options, self)  # products nothing can make
         if lifted is not None:
-            lifted.solver = self.name
-            lifted.seconds = time.perf_counter() - start
             return lifted
         try:
             res = _Run(problem, options).run()
@@ -291,18 +289,14 @@ class _Run:
         (:meth:`_price_search`), and that candidate is kept when it certifies better. Measured
         on generated n × 2 economies with binding capacities: bench/RESULTS.md. Returns
         (z, p, u, v, cert) or None."""
-        pb, d = self.pb, self.d
-        if not (d > 0).any():
+        if not (self.d > 0).any():
             return None
         t_start = time.perf_counter()
-        kl = self._cost_resource()
-        w = np.zeros(pb.k)
-        w[kl] = 1.0
+        kl, w = self._cost_prices()
         first = self._priced(w, None)
         if first is None:
             return None
-        out = self._repaired(first["Z"][:, 0] + first["tau"] * first["Z"][:, 1], first["tau"],
-                             first["lam"], w, "structured start")
+        out = self._candidate(first, "structured start")
         self._first_seconds = time.perf_counter() - t_start
         # the search and its candidate cost a few first candidates (measured: 1e4 ~3x, 1e5
         # ~2x); with less time than that and PDHG's reserve after it, the first one stands
@@ -312,9 +306,14 @@ class _Run:
         best = self._price_search(first, kl)
         if best is first:
             return out
-        got = self._repaired(best["Z"][:, 0] + best["tau"] * best["Z"][:, 1], best["tau"],
-                             best["lam"], best["w"], "structured start at priced resources")
+        got = self._candidate(best, "structured start at priced resources")
         return got if _better(got[4], out[4], self.tol) else out
+
+    def _candidate(self, priced: dict, what: str):
+        """:meth:`_repaired` of a :meth:`_priced` policy's plan at its τ, valued at its
+        values λ and resource prices w."""
+        Z, tau = priced["Z"], priced["tau"]
+        return self._repaired(Z[:, 0] + tau * Z[:, 1], tau, priced["lam"], priced["w"], what)
 
     def _priced(self, w: np.ndarray, choice: np.ndarray | None) -> dict | None:
         """The techniques cheapest at resource prices ``w`` (k,), their activities for the
@@ -413,16 +412,18 @@ class _Run:
         0.87), and the fulfilment stage 59,712 against 27,264 (1e4 × 2 with capacities and
         floors), so PDHG starts cold. Costs two Leontief solves. None when it cannot be
         built."""
-        kl = self._cost_resource()
-        w = np.zeros(self.pb.k)
-        w[kl] = 1.0
+        kl, w = self._cost_prices()
         got = self._cheapest(w, y)
         return None if got is None else (got[0], got[1], kl)
 
-    def _cost_resource(self) -> int:
-        """Index of the cost resource (labour unless the costs say otherwise)."""
+    def _cost_prices(self) -> tuple[int, np.ndarray]:
+        """The cost resource's index (labour unless the costs say otherwise) and resource
+        prices (k,) that price it alone at 1."""
         cost = self.pb.cost
-        return int(np.argmax(cost)) if np.any(cost > 0) else 0
+        kl = int(np.argmax(cost)) if np.any(cost > 0) else 0
+        w = np.zeros(self.pb.k)
+        w[kl] = 1.0
+        return kl, w
 
     def _cheapest(self, w: np.ndarray, y: np.ndarray, choice: np.ndarray | None = None):
         """The techniques cheapest at resource prices ``w`` (k,) — policy iteration on the

@@ -63,16 +63,16 @@ def leontief_solve(Q: sp.sparray, rhs: np.ndarray, maxiter: int = 3000) -> np.nd
 
     op = CsrOperator(sp.csr_array(Q), None)
     rhs = np.ascontiguousarray(rhs, dtype=np.float64)
+
+    def solve(block: np.ndarray) -> np.ndarray:
+        return np.asarray(fixed_point_solve(op, np.ascontiguousarray(block), tol=1e-14,
+                                            maxiter=maxiter)[0])
+
     width = max(4, int(CHUNK_BYTES // (8 * max(rhs.shape[0], 1))))
     if rhs.ndim == 1 or rhs.shape[1] <= 2 * width:
-        x, _, _ = fixed_point_solve(op, rhs, tol=1e-14, maxiter=maxiter)
-        return np.asarray(x)
-    out = np.empty_like(rhs)
-    for s in range(0, rhs.shape[1], width):
-        x, _, _ = fixed_point_solve(op, np.ascontiguousarray(rhs[:, s:s + width]), tol=1e-14,
-                                    maxiter=maxiter)
-        out[:, s:s + width] = x
-    return out
+        return solve(rhs)
+    return np.column_stack([solve(rhs[:, s:s + width])
+                            for s in range(0, rhs.shape[1], width)])
 
 
 class Structure:

@@ -19,13 +19,15 @@ use them taken out, level by level — and the plan is lifted back:
 
 The removed products have no needs (y = ymin = 0), so p·d, the bound ``u·b + v·cap − p·ymin``
 and therefore the certificate are those of the reduced plan. When a removed product *is*
-needed, no reduction is made (:func:`reduce_unmade` returns None) and the caller decides.
+needed, no reduced problem is built (``Reduction.needed`` names those products) and
+:func:`solve_made` hands the whole LP to HiGHS.
 Units: as the plan's (activities per technique, prices per product unit).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,7 +35,7 @@ import scipy.sparse as sp
 
 from .base import PlanProblem, SolverOptions, SolverResult
 
-__all__ = ["Reduction", "reduce_unmade", "needed_unmade"]
+__all__ = ["Reduction", "reduce_unmade", "solve_made"]
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,8 @@ class Reduction:
     """The reduced problem and how to lift its result back to the full one."""
 
     full: PlanProblem
-    problem: PlanProblem
+    problem: PlanProblem | None  # None when ``needed`` is not empty
+    needed: np.ndarray  # unmade products that have a target or a floor
     products: np.ndarray  # kept product indices (into the full problem)
     techniques: np.ndarray  # kept technique indices
     tech_level: np.ndarray  # (m,) 0 kept, L ≥ 1 the level a technique was removed at
@@ -142,23 +145,18 @@ def _levels(pb: PlanProblem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return removed, level, blocker
 
 
-def needed_unmade(pb: PlanProblem) -> np.ndarray:
-    """Indices of products that nothing can make (directly or through unmade inputs) but
-    that have a target or a floor."""
-    removed, _, _ = _levels(pb)
-    return np.flatnonzero(removed & ((np.asarray(pb.y) > 0) | (np.asarray(pb.ymin) > 0)))
-
-
 def reduce_unmade(pb: PlanProblem) -> Reduction | None:
     """The reduction of ``pb`` without its unmade products (module docstring), or None when
-    every product can be made, or when an unmade product is needed."""
+    every product can be made. When an unmade product is needed (directly or through unmade
+    inputs), ``needed`` names them and no reduced problem is built."""
     if (np.bincount(np.asarray(pb.tech_product), minlength=pb.n) > 0).all():
         return None
     removed, level, blocker = _levels(pb)
-    if (removed & ((np.asarray(pb.y) > 0) | (np.asarray(pb.ymin) > 0))).any():
-        return None
+    needed = np.flatnonzero(removed & ((np.asarray(pb.y) > 0) | (np.asarray(pb.ymin) > 0)))
     products = np.flatnonzero(~removed)
     techniques = np.flatnonzero(level == 0)
+    if len(needed):
+        return Reduction(pb, None, needed, products, techniques, level, blocker)
     remap = np.full(pb.n, -1, dtype=np.int64)
     remap[products] = np.arange(len(products))
     M = sp.csc_array(pb.M)[products][:, techniques]
@@ -168,23 +166,27 @@ def reduce_unmade(pb: PlanProblem) -> Reduction | None:
         ymin=np.asarray(pb.ymin)[products],
         tech_product=remap[np.asarray(pb.tech_product)[techniques]],
         output=np.asarray(pb.output)[techniques])
-    return Reduction(pb, reduced, products, techniques, level, blocker)
+    return Reduction(pb, reduced, needed, products, techniques, level, blocker)
 
 
-def solve_made(problem: PlanProblem, options: SolverOptions, solve) -> SolverResult | None:
-    """``solve(problem, options)`` on the economy without its unmade products, lifted back;
-    None when every product can be made (the caller solves as it is). When an unmade product
-    is needed, HiGHS solves the whole economy (it handles such rows as they come) and the
-    message says why."""
-    if (np.bincount(np.asarray(problem.tech_product), minlength=problem.n) > 0).all():
-        return None
+def solve_made(problem: PlanProblem, options: SolverOptions, solver) -> SolverResult | None:
+    """``solver`` (a backend: ``.solve``, ``.name``) on the economy without its unmade
+    products, its result lifted back and named after it (``solver``, ``seconds``); None when
+    every product can be made (the caller solves as it is). When an unmade product is needed,
+    HiGHS solves the whole economy (it handles such rows as they come) and the message says
+    why."""
+    start = time.perf_counter()
     red = reduce_unmade(problem)
     if red is None:
+        return None
+    if len(red.needed):
         from .highs import HighsSolver
 
         res = HighsSolver().solve(problem, options)
-        ids = needed_unmade(problem)[:5].tolist()
-        res.message = (f"products nobody can make are needed (indices {ids}): solved by "
-                       f"HiGHS. " + (res.message or ""))
-        return res
-    return red.lift(solve(red.problem, red.options(options)))
+        res.message = (f"products nobody can make are needed (indices "
+                       f"{red.needed[:5].tolist()}): solved by HiGHS. " + (res.message or ""))
+    else:
+        res = red.lift(solver.solve(red.problem, red.options(options)))
+    res.solver = solver.name
+    res.seconds = time.perf_counter() - start
+    return res
