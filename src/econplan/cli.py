@@ -141,8 +141,10 @@ def plan(
              "(e.g. tcp://host:8786; solvers fast and pdhg).")] = None,
     time_limit: Annotated[float | None, typer.Option(
         "--time-limit", help="Seconds the solver may take (default: none for highs/scipy, "
-                             "900 for the first-order route). A plan not certified by then "
-                             "ends with status time_limit: exit 1, nothing written.")] = None,
+                             "900 for the first-order route). A plan not certified optimal "
+                             "by then ends with status time_limit: its best feasible plan "
+                             "and proven bound are written, exit 4 (exit 1 and nothing "
+                             "written when it has none).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Compute the optimal plan with its valuations and certificate.
@@ -180,7 +182,7 @@ def plan(
             finally:
                 if client is not None:
                     client.close()
-        if not p.ok and p.status != "infeasible":
+        if not p.has_plan and p.status != "infeasible":
             fail(f"plan ended with status {p.status} (nothing written)"
                  f"{': ' + p.summary['message'] if p.summary.get('message') else ''}", 1)
         with status("writing the plan"):
@@ -188,6 +190,8 @@ def plan(
         print_plan_summary(p, out)
         if p.status == "infeasible":
             raise typer.Exit(3)
+        if not p.ok:  # stopped by a limit: a feasible plan with a proven bound, gap still open
+            raise typer.Exit(4)
 
 
 def print_plan_summary(p, out: Path) -> None:
@@ -201,8 +205,16 @@ def print_plan_summary(p, out: Path) -> None:
                     f"(available {b['available']:.6g})")
         c.print(f"→ {out / 'summary.json'}")
         return
-    if not p.ok:
+    if not p.has_plan:
         return
+    if not p.ok:
+        c.print(f"[bold yellow]Stopped with status {p.status}[/]: the plan below is feasible "
+                f"and its bound proven, but it is not certified optimal "
+                f"(gap {s['duality_gap']:.2e}; no plan reaches more than {s['bound']:.6g})."
+                if s["objective"] != "min-labour" else
+                f"[bold yellow]Stopped with status {p.status}[/]: the plan below is feasible "
+                f"and its bound proven, but it is not certified optimal "
+                f"(gap {s['duality_gap']:.2e}; no plan costs less than {s['bound']:.6g}).")
     c.print(f"[bold]{e.name}[/] ({e.period}) — {e.n_products} products, "
             f"{e.n_techniques} techniques, solver {s['solver']} in {s['seconds']:.2f} s")
     if s["objective"] == "min-labour":
@@ -210,7 +222,7 @@ def print_plan_summary(p, out: Path) -> None:
     else:
         t = s["fulfilment"]
         verdict = "every need met in full" if t >= 1 - 1e-9 else "resources bind"
-        c.print(f"  fulfilment t* = [bold]{t:.6f}[/] ({verdict})")
+        c.print(f"  fulfilment {'t*' if p.ok else 't'} = [bold]{t:.6f}[/] ({verdict})")
     c.print(f"  {e.labour}: {s['labour_used']:.6g} used of {s['labour_available']:.6g}")
     for b in s.get("bottlenecks", [])[:5]:
         what = "resource" if b["kind"] == "resource" else f"capacity of {b['id']}"
@@ -262,7 +274,9 @@ def verify(
     plan_dir: Annotated[Path, typer.Argument(help="Plan folder.")],
     tol: Annotated[float, typer.Option(help="Relative tolerance.")] = 1e-6,
 ) -> None:
-    """Re-check a plan from its files alone: feasibility, dual feasibility, gap. Exit 0 or 1.
+    """Re-check a plan from its files alone: feasibility, dual feasibility, gap. Exit 0 when
+    certified optimal, 1 when a check fails, 4 for a plan a limit stopped whose levels are
+    feasible and whose bound holds, with the gap it reports still open.
 
     Example: econplan verify examples/small small-plan
     """
@@ -271,7 +285,7 @@ def verify(
     with guarded():
         v = _verify(bundle, plan_dir, tol=tol)
     print(v.line)
-    raise typer.Exit(0 if v.ok else 1)
+    raise typer.Exit(0 if v.ok else 4 if v.bound_only else 1)
 
 
 @app.command()

@@ -140,10 +140,16 @@ def explain(plan_dir: Path | str, product: str | None = None,
                        f"(available {_num(b.get('available'))}).")
         out.append("Raise those, or lower the floors, and plan again.")
         return "\n".join(out) + "\n"
-    if status != "optimal":
+    limited = status in ("time_limit", "iteration_limit") and summary.get("bound") is not None
+    if status != "optimal" and not limited:
         out.append(f"The solver stopped with status '{status}': "
                    f"{summary.get('message', 'no plan to explain')}.")
         return "\n".join(out) + "\n"
+    if limited:
+        out.append(f"The solver stopped at its {status.replace('_', ' ')} before proving this "
+                   f"plan optimal: the plan is feasible, and the best plan can be at most "
+                   f"{float(summary.get('duality_gap') or 0):.1e} (relative) better. "
+                   "What follows explains this plan.")
 
     products = _read_csv(plan_dir / "products.csv")
     resources = _read_csv(plan_dir / "resources.csv")

@@ -362,6 +362,21 @@ def _headline(summary: dict, units: dict[str, str] | None) -> str:
             parts.append(f"<p>The resources available meet every floor and "
                          f"{_pct(t)} of every need beyond it; to go further, something "
                          "below has to grow.</p>")
+    elif status in ("time_limit", "iteration_limit") and summary.get("bound") is not None:
+        gap = float(summary.get("duality_gap") or 0.0)
+        if summary.get("objective") == "min-labour":
+            parts.append(f'<p class="big short" id="fulfilment">Not proven optimal: '
+                         f'stopped at the {html.escape(status.replace("_", " "))}</p>')
+            parts.append(f"<p>This plan meets every target at a cost of "
+                         f"{_fmt(summary.get('labour_cost'))}; no plan costs less than "
+                         f"{_fmt(summary.get('bound'))} (certified gap {gap:.1e}).</p>")
+        else:
+            parts.append(f'<p class="big short" id="fulfilment">Needs met: {_pct(t)} '
+                         f'(not proven optimal)</p>')
+            parts.append(f"<p>The solver stopped at its {html.escape(status.replace('_', ' '))}"
+                         f". This plan is feasible and meets every floor and {_pct(t)} of "
+                         f"every need beyond it; no plan can meet more than "
+                         f"{_pct(float(summary['bound']))} (certified gap {gap:.1e}).</p>")
     else:
         parts.append(f'<p class="big short" id="fulfilment">Status: {html.escape(status)}</p>')
         blocking = summary.get("blocking") or []

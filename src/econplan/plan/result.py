@@ -26,6 +26,13 @@ if TYPE_CHECKING:
 #: A constraint counts as a bottleneck when its share of the dual bound exceeds this.
 BINDING_SHARE = 1e-9
 
+#: A plan stopped by a limit is still written when its certificate shows a feasible plan and
+#: valid duals to this relative tolerance (``econplan verify``'s default): the plan is usable
+#: and its bound proven, only the gap is open.
+LIMITED_TOLERANCE = 1e-6
+
+_LIMITS = (Status.TIME_LIMIT, Status.ITERATION_LIMIT)
+
 
 class Plan:
     """The optimal plan of one Economy (read-only once built)."""
@@ -43,6 +50,12 @@ class Plan:
         self.resources = pd.DataFrame()
         if result.status == Status.OPTIMAL:
             self._tables()
+        elif result.status in _LIMITS and self._has_arrays():
+            self._tables()
+            c = self.certificate
+            if c is None or not (c.primal_residual <= LIMITED_TOLERANCE
+                                 and c.dual_residual <= LIMITED_TOLERANCE):
+                self._drop_tables()
         self.summary: dict[str, Any] = self._summary()
 
     @property
@@ -53,7 +66,31 @@ class Plan:
 
     @property
     def ok(self) -> bool:
+        """True when the plan is certified optimal (status ``optimal``)."""
         return self.status == Status.OPTIMAL.value
+
+    @property
+    def has_plan(self) -> bool:
+        """True when there is a plan to write: an optimal one, or one a time or iteration
+        limit stopped whose certificate holds except for the gap (feasible levels, valid
+        duals, so a proven bound on t*; ``summary["duality_gap"]`` says how far)."""
+        return self.certificate is not None
+
+    def _has_arrays(self) -> bool:
+        e, r = self.economy, self.result
+        m, n, k = e.n_techniques, e.n_products, e.n_resources
+        if self.objective == "min-labour":
+            duals = ((r.price, n), (r.resource_price, k), (r.capacity_price, m))
+        else:
+            duals = ((r.p, n), (r.u, k), (r.v, m))
+        return r.z is not None and len(r.z) == m and all(
+            a is not None and len(a) == size for a, size in duals)
+
+    def _drop_tables(self) -> None:
+        self.certificate = None
+        self.activities = pd.DataFrame()
+        self.products = pd.DataFrame()
+        self.resources = pd.DataFrame()
 
     # ------------------------------------------------------------------ tables
 
@@ -80,11 +117,15 @@ class Plan:
             "product": e.product_ids[e.tech_product].astype(str),
             "level": z, "capacity": cap, "valuation": v,
         })
+        # a plan a limit stopped before the resource-minimising stage has no stage-2 prices:
+        # its valuation column stays empty (NaN)
+        price = (np.full(e.n_products, np.nan) if r.price is None
+                 else np.asarray(r.price, float))
         self.products = pd.DataFrame({
             "product": e.product_ids.astype(str), "gross_output": gross,
             "intermediate_use": inter, "net_output": net, "target": y,
             "floor": np.asarray(e.floor), "fulfilment": fulfil,
-            "valuation": np.asarray(r.price, float), "fulfilment_dual": p,
+            "valuation": price, "fulfilment_dual": p,
         })
         self.resources = pd.DataFrame({
             "resource": e.resource_ids.astype(str), "used": R @ z,
@@ -191,14 +232,15 @@ class Plan:
 
     def write(self, out: str | Path, report: bool = True) -> Path:
         """Write the plan-output contract to folder ``out`` (atomically: a temporary folder
-        renamed into place). Infeasible plans write ``summary.json`` only."""
+        renamed into place). Infeasible plans write ``summary.json`` only; a plan a limit
+        stopped is written whole when :attr:`has_plan` (its status says it is not optimal)."""
         from ..bundle import atomic_dir, write_csv
 
         out = Path(out)
         with atomic_dir(out) as tmp:
             (tmp / "summary.json").write_text(
                 json.dumps(_jsonable(self.summary), indent=2) + "\n", encoding="utf-8")
-            if self.ok:
+            if self.has_plan:
                 write_csv(self.activities, tmp / "activities.csv")
                 write_csv(self.products, tmp / "products.csv")
                 write_csv(self.resources, tmp / "resources.csv")

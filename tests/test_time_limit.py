@@ -1,0 +1,131 @@
+"""Plans a time limit stops: written with their proven bound when the plan is feasible.
+
+The first-order route keeps the best certified plan it has: feasible levels and duals that
+satisfy the certificate's inequalities, with the gap still open. ``econplan plan`` writes it
+whole with status ``time_limit`` and exits 4; ``econplan verify`` re-checks it from the files
+and exits 4 too (1 when anything but the gap fails). A limited solve without a feasible plan
+writes nothing (exit 1). The bounds are cross-checked against HiGHS's optimum.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import econplan
+from econplan.cli import app
+
+
+def _plan(bundle: Path, out: Path, *extra: str) -> object:
+    return CliRunner().invoke(app, ["plan", str(bundle), "--out", str(out), "--solver", "pdhg",
+                                    "--time-limit", "0.01", *extra])
+
+
+def _verify(bundle: Path, plan_dir: Path) -> object:
+    return CliRunner().invoke(app, ["verify", str(bundle), str(plan_dir)])
+
+
+def _scaled(src: Path, dst: Path, factor: float) -> Path:
+    """A copy of bundle ``src`` with every target and floor times ``factor``."""
+    shutil.copytree(src, dst)
+    needs = pd.read_csv(dst / "needs.csv")
+    needs["target"] *= factor
+    needs["floor"] *= factor
+    needs.to_csv(dst / "needs.csv", index=False)
+    return dst
+
+
+def test_a_time_limited_plan_is_written_with_its_bound(tmp_path, generated):
+    bundle = generated(300, 2, seed=0, capacities=True, floors=True)
+    out = tmp_path / "plan"
+    r = _plan(bundle, out)
+    assert r.exit_code == 4, r.output
+    assert "not certified optimal" in r.output
+    for name in ("summary.json", "activities.csv", "products.csv", "resources.csv",
+                 "report.html"):
+        assert (out / name).is_file(), name
+    s = json.loads((out / "summary.json").read_text())
+    assert s["status"] == "time_limit"
+    assert s["primal_residual"] <= 1e-9 and s["dual_residual"] <= 1e-9
+    assert s["duality_gap"] > 1e-6  # the limit left the gap open
+    # the bound is a real bound, and the plan a real plan: around HiGHS's optimum
+    t_star = econplan.load(bundle).plan(solver="highs").fulfilment
+    assert s["fulfilment"] <= t_star * (1 + 1e-9) <= s["bound"] * (1 + 1e-9)
+    assert abs(s["duality_gap"] - (s["bound"] - s["fulfilment"]) / max(1, s["fulfilment"])) \
+        <= 1e-12
+    products = pd.read_csv(out / "products.csv")
+    assert products["valuation"].isna().all()  # stage 2 (labour prices) never ran
+    assert products["fulfilment_dual"].notna().all()
+    v = _verify(bundle, out)
+    assert v.exit_code == 4, v.output
+    assert v.output.startswith("NOT OPTIMAL (status time_limit): feasible plan")
+    html = (out / "report.html").read_text()
+    assert "not proven optimal" in html
+    r = CliRunner().invoke(app, ["explain", str(out)])
+    assert r.exit_code == 0 and "time limit before proving this plan optimal" in r.output
+
+
+def test_verify_rejects_a_tampered_time_limited_plan(tmp_path, generated):
+    """What the limit leaves open is the gap only: levels, duals and the reported gap are
+    checked as for an optimal plan."""
+    bundle = generated(300, 2, seed=0, capacities=True, floors=True)
+    out = tmp_path / "plan"
+    assert _plan(bundle, out).exit_code == 4
+    levels = tmp_path / "levels"
+    shutil.copytree(out, levels)
+    act = pd.read_csv(levels / "activities.csv")
+    act.loc[act["capacity"].notna().idxmax(), "level"] = act["capacity"].max() * 10
+    act.to_csv(levels / "activities.csv", index=False)
+    r = _verify(bundle, levels)
+    assert r.exit_code == 1 and "activity levels are not feasible" in r.output
+    gap = tmp_path / "gap"
+    shutil.copytree(out, gap)
+    s = json.loads((gap / "summary.json").read_text())
+    s["duality_gap"] = s["duality_gap"] / 10
+    (gap / "summary.json").write_text(json.dumps(s))
+    r = _verify(bundle, gap)
+    assert r.exit_code == 1 and "reported duality_gap" in r.output
+
+
+def test_a_time_limited_min_labour_plan_is_written(tmp_path, generated):
+    """Targets at 88 % of the generated needs: reachable, with capacities binding. Stopped at
+    once, the structured start is a feasible plan whose cost is bounded below by its duals."""
+    bundle = _scaled(generated(2000, 2, seed=0, capacities=True, floors=True),
+                     tmp_path / "b", 0.88)
+    out = tmp_path / "plan"
+    r = _plan(bundle, out, "--objective", "min-labour")
+    assert r.exit_code == 4, r.output
+    s = json.loads((out / "summary.json").read_text())
+    assert s["status"] == "time_limit" and s["duality_gap"] > 1e-6
+    ref = econplan.load(bundle).plan(solver="highs", objective="min-labour")
+    assert ref.ok
+    cost = ref.summary["labour_cost"]
+    assert s["bound"] <= cost * (1 + 1e-9) and cost <= s["labour_cost"] * (1 + 1e-9)
+    v = _verify(bundle, out)
+    assert v.exit_code == 4, v.output
+    assert "the optimum is at least" in v.output
+
+
+@pytest.mark.parametrize("where", ["cli", "api"])
+def test_a_limited_solve_without_a_feasible_plan_writes_nothing(tmp_path, generated, where):
+    """Targets at 90 %: beyond what the resources allow, not proven so in the time given —
+    the best iterate is not feasible, so there is no plan to write."""
+    bundle = _scaled(generated(2000, 2, seed=0, capacities=True, floors=True),
+                     tmp_path / "b", 0.9)
+    out = tmp_path / "plan"
+    if where == "cli":
+        r = _plan(bundle, out, "--objective", "min-labour")
+        assert r.exit_code == 1, r.output
+        assert "time_limit (nothing written)" in r.output
+        assert not out.exists()
+    else:
+        p = econplan.load(bundle).plan(solver="pdhg", objective="min-labour", time_limit=0.01)
+        assert p.status == "time_limit" and not p.has_plan
+        assert p.summary["duality_gap"] is None
+        p.write(out)
+        assert sorted(x.name for x in out.iterdir()) == ["summary.json"]
