@@ -38,6 +38,40 @@ def test_distributed_values_equal_one_process(client, tmp_path, n, K, parts):
     assert len(client.scheduler_info()["workers"]) == 2
 
 
+def test_distributed_values_with_products_nothing_can_make(client, tmp_path):
+    """Two products nothing can make: ``a`` has no technique; ``b``'s only technique needs
+    ``a``. A technique of product 7 needs ``a``, one of product 11 needs ``b``: those two cannot
+    run, so products 7 and 11 use their other technique. Values: NaN for ``a`` and ``b``
+    (technique −1), and elsewhere those of the economy without them, solved in one process."""
+    import scipy.sparse as sp
+
+    from econplan.distributed import distributed_values, write_partitions
+
+    g = generate_arrays(400, 2, seed=9)
+    n, m = g.A.shape
+    a, b = n, n + 1
+    j7, j11 = int(g.choice[7]), int(g.choice[11])  # the labour-cheapest ones
+    A = sp.lil_array((n + 2, m + 1))
+    A[:n, :m] = g.A
+    A[a, j7] = 0.05
+    A[b, j11] = 0.02
+    A[a, m] = 0.3  # b's only technique
+    A = sp.csc_array(A)
+    output = np.append(g.output, 1.0)
+    tech_product = np.append(g.tech_product, b)
+    R = sp.hstack([g.R, sp.csr_array(np.ones((g.R.shape[0], 1)))]).tocsr()
+    write_partitions(A, output, tech_product, R, tmp_path, 3, g.resource_ids)
+    dist = distributed_values(client, tmp_path)
+    assert np.isnan(dist.values[[a, b]]).all() and (dist.choice[[a, b]] == -1).all()
+    assert dist.choice[7] != j7 and dist.choice[11] != j11
+    keep = np.setdiff1d(np.arange(m), [j7, j11])
+    one = solve_values(g.A[:, keep], g.output[keep], g.tech_product[keep], g.R[:, keep],
+                       engine="scipy")
+    np.testing.assert_array_equal(dist.choice[:n], keep[one.choice])
+    np.testing.assert_allclose(dist.values[:n], one.values, rtol=1e-9)
+    assert dist.residual <= 1e-10
+
+
 # -- the planners on the "dask" SpMV engine --------------------------------------------------
 
 @pytest.mark.parametrize("n,K,caps", [(300, 2, False), (300, 1, True)])

@@ -29,7 +29,7 @@ gathered slices (8·n bytes in total).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -97,8 +97,9 @@ class Block:
     local_product: np.ndarray  # (m_p,) product index minus lo
     R: np.ndarray  # k × m_p
     techs: np.ndarray  # (m_p,) global technique index of each local technique
-    choice: np.ndarray | None = None  # (hi − lo,) local technique index per product
+    choice: np.ndarray | None = None  # (hi − lo,) local technique index per product, −1: none
     QT: sp.csr_array | None = None  # (hi − lo) × n rows of Qᵀ for the current choice
+    usable: np.ndarray | None = None  # (m_p,) techniques whose inputs can all be made
 
 
 def _load_block(stem: str, lo: int, hi: int, n: int) -> Block:
@@ -114,18 +115,35 @@ def _load_block(stem: str, lo: int, hi: int, n: int) -> Block:
                  techs[res_cols].to_numpy().T.copy(), gidx)
 
 
+def _made(block: Block, producible: np.ndarray | None) -> tuple[Block, np.ndarray]:
+    """One round of the producibility fixed point inside the block: its techniques whose
+    inputs are all producible (``producible`` (n,) bool; ``None``: every product with a
+    technique counts, the first round) and the block's products they make (hi − lo,)."""
+    if producible is None:
+        usable = np.ones(len(block.techs), dtype=bool)
+    else:
+        pattern = block.A.copy()
+        pattern.data = np.ones_like(pattern.data)
+        usable = (pattern.T @ (~producible).astype(float)) == 0
+    made = np.zeros(block.hi - block.lo, dtype=bool)
+    made[block.local_product[usable]] = True
+    return replace(block, usable=usable), made
+
+
 def _cheapest(block: Block, lam: np.ndarray | None, labour_row: int) -> np.ndarray:
-    """Cheapest technique in labour per product of the block (ties: lowest index)."""
+    """Cheapest usable technique in labour per product of the block (ties: lowest index;
+    −1 for a product nothing usable makes)."""
     cost = block.R[labour_row] + (0.0 if lam is None else block.A.T @ lam)
     cost = cost / block.output
+    if block.usable is not None:
+        cost = np.where(block.usable, cost, np.inf)
     nloc = block.hi - block.lo
     order = np.lexsort((np.arange(len(cost)), cost, block.local_product))
     first = np.ones(len(order), dtype=bool)
     first[1:] = block.local_product[order][1:] != block.local_product[order][:-1]
+    first &= np.isfinite(cost[order])
     best = np.full(nloc, -1, dtype=np.int64)
     best[block.local_product[order][first]] = order[first]
-    if (best < 0).any():
-        raise EconplanError(f"products without a technique in block {block.lo}…{block.hi}")
     return best
 
 
@@ -136,19 +154,24 @@ def _choose(block: Block, lam: np.ndarray | None, labour_row: int) -> tuple[Bloc
         new = best
     else:
         cost = (block.R[labour_row] + block.A.T @ lam) / block.output
-        cur = cost[block.choice]
-        improve = cost[best] < cur - 1e-12 * np.abs(cur)
+        made = best >= 0
+        cur = cost[np.maximum(block.choice, 0)]
+        improve = made & (cost[np.maximum(best, 0)] < cur - 1e-12 * np.abs(cur))
         new = np.where(improve, best, block.choice)
     switches = 0 if block.choice is None else int((new != block.choice).sum())
-    Qc = block.A[:, new] @ sp.diags_array(1.0 / block.output[new])
+    # a product nothing can make has an empty row of Qᵀ and a zero right-hand side: its entry
+    # of λ stays 0 and, since no usable technique consumes it, touches no other entry
+    made = new >= 0
+    c = np.maximum(new, 0)
+    Qc = block.A[:, c] @ sp.diags_array(np.where(made, 1.0 / block.output[c], 0.0))
     qt = sp.csr_array(Qc.T)
-    return Block(block.lo, block.hi, block.n, block.A, block.output, block.local_product,
-                 block.R, block.techs, new, qt), switches
+    return replace(block, choice=new, QT=qt), switches
 
 
 def _rhs(block: Block, rows: list[int]) -> np.ndarray:
-    c = block.choice
-    return (block.R[rows][:, c] / block.output[c]).T  # (hi − lo) × len(rows)
+    made = block.choice >= 0
+    c = np.maximum(block.choice, 0)
+    return (block.R[rows][:, c] * np.where(made, 1.0 / block.output[c], 0.0)).T
 
 
 def _axpy(block: Block, rhs: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -206,6 +229,18 @@ def distributed_values(
         client.submit(_load_block, str(folder / f"block-{p}"), lo, hi, n, pure=False)
         for p, (lo, hi) in enumerate(bounds)
     ]
+    # products nothing can make (no technique, or only techniques that need such products):
+    # the fixed point of "made by a technique all of whose inputs are made", one round trip
+    # per level; their values come back NaN and their technique −1, as econplan.values gives
+    producible = None
+    while True:
+        pairs = [client.submit(_made, b, producible, pure=False) for b in blocks]
+        blocks = [client.submit(lambda pr: pr[0], pr) for pr in pairs]
+        made = np.concatenate(client.gather([client.submit(lambda pr: pr[1], pr)
+                                             for pr in pairs]))
+        if producible is not None and np.array_equal(made, producible):
+            break
+        producible = made
     lam = None
     sweeps = 0
     its = 0
@@ -228,8 +263,12 @@ def distributed_values(
     rhs = np.concatenate(client.gather([client.submit(_rhs, b, list(range(k))) for b in blocks]))
     x, s, res = fixed_point_solve(op, np.ascontiguousarray(rhs), tol=0.25 * tol)
     sweeps += s
-    choice = client.gather([client.submit(lambda b: b.techs[b.choice], b) for b in blocks])
-    return ValuesResult(x, np.concatenate(choice), res, sweeps, its, "dask")
+    choice = np.concatenate(client.gather([
+        client.submit(lambda b: np.where(b.choice >= 0, b.techs[np.maximum(b.choice, 0)], -1),
+                      b) for b in blocks]))
+    x = np.array(x, dtype=np.float64)
+    x[~producible] = np.nan
+    return ValuesResult(x, choice, res, sweeps, its, "dask")
 
 
 def _row_block_axpy(block: sp.csr_array, x: np.ndarray, rhs: np.ndarray | None) -> np.ndarray:
