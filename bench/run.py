@@ -40,6 +40,7 @@ CASES: dict[str, tuple[str, bool]] = {
     "plan_1e3": ("plan, 1e3 products x 2, no capacities vs HiGHS", True),
     "plan_1e4": ("plan, 1e4 products x 2, no capacities vs HiGHS", False),
     "plan_1e4x2_caps": ("plan, 1e4 x 2 with capacities and floors vs HiGHS", False),
+    "plan_3e4x2_caps": ("plan, 3e4 x 2 with capacities and floors vs HiGHS", False),
     "plan_1e5x2_caps": ("plan, 1e5 x 2 with capacities vs HiGHS PDLP / OR-Tools PDLP", False),
     "plan_1e5": ("plan, 1e5 products x 2, no capacities vs HiGHS", False),
     "plan_1e6": ("plan, 1e6 products x 2, no capacities vs HiGHS", False),
@@ -350,6 +351,8 @@ SIDES = {
                  ("highs", lambda: side_plan(10_000, 2, False, True, "highs"))],
     "plan_1e4x2_caps": [("econplan", lambda: side_plan(10_000, 2, True, True, "econplan")),
                         ("highs", lambda: side_plan(10_000, 2, True, True, "highs"))],
+    "plan_3e4x2_caps": [("econplan", lambda: side_plan(30_000, 2, True, True, "econplan")),
+                        ("highs", lambda: side_plan(30_000, 2, True, True, "highs"))],
     "plan_1e5": [("econplan", lambda: side_plan(100_000, 2, False, True, "econplan")),
                  ("highs", lambda: side_plan(100_000, 2, False, True, "highs"))],
     "plan_1e6": [("econplan", lambda: side_plan(1_000_000, 2, False, True, "econplan")),
@@ -572,6 +575,17 @@ def write_markdown(data: dict) -> None:
                 scaling.setdefault("econplan plan", []).append((n, a))
             if b:
                 scaling.setdefault("HiGHS plan", []).append((n, b))
+    caps_rows = [(float(c.split("_")[1].split("x")[0]), data[c].get("econplan", {}))
+                 for c in ("plan_1e4x2_caps", "plan_3e4x2_caps", "plan_1e5x2_caps",
+                           "plan_1e6x2_caps") if data.get(c, {}).get("econplan")]
+    if caps_rows:
+        lines += ["", "Plans with capacities against n (x 2 techniques; `fast` route, its time "
+                  "limit in the bench: `ECONPLAN_BENCH_SOLVE_LIMIT`; gap = certified duality gap "
+                  "of the plan returned):", "",
+                  "| n | econplan s | status | certified gap | peak MiB |", "|---|---|---|---|---|"]
+        for n, e in caps_rows:
+            lines.append(f"| {n:.0e} | {_fmt(e.get('seconds'))} | {e.get('status', '—')} | "
+                         f"{_fmt(e.get('gap'))} | {_fmt(e.get('peak_MiB'), '.0f')} |")
     v6 = data.get("values_1e6", {}).get("econplan", {})
     if v6.get("spmv_seconds"):
         lines += ["", f"Values 1e6: the prepared-matrix kernel alone took "

@@ -54,6 +54,8 @@ __all__ = ["restricted_finish"]
 
 #: why the last call returned None (diagnostics)
 last_reason = ""
+#: (columns, rows) of the last call's restricted LP when it ended (diagnostics)
+last_size = (0, 0)
 
 
 def _unit_columns(rows: np.ndarray, scale: np.ndarray, n: int) -> np.ndarray:
@@ -143,8 +145,9 @@ def restricted_finish(
     duals ``(p, u)`` are those of that LP (``p M_j − u R_j − v_j ≤ cost·R_j``; no scaling);
     the lifted prices solve ``p (I − Q_J) diag(o_J) = (u + cost) R_J − μ``. Returns
     ``(z, 0.0, p, u, v)`` then."""
-    global last_reason
+    global last_reason, last_size
     start = time.perf_counter()
+    last_size = (0, 0)
     n, m, tp, o = st.n, st.m, st.tp, st.o
     R = sp.csr_array(R)
     k = R.shape[0]
@@ -218,6 +221,7 @@ def restricted_finish(
         for _ in range(30):  # lazy rows
             if time.perf_counter() - start > time_limit:
                 return _fail("time limit")
+            last_size = (lp.ncol, lp.nrow)
             out, why = lp.solve(time_limit - (time.perf_counter() - start))
             if out is None:
                 return _fail(f"restricted LP {why}")
