@@ -89,3 +89,23 @@ def test_bad_input(tmp_path):
     _, plan_dir = _plan(tmp_path)
     with pytest.raises(BundleError, match="no product 'cake'"):
         explain(plan_dir, product="cake")
+
+
+def test_a_reader_that_goes_away_ends_explain_quietly(tmp_path, generated):
+    """``econplan explain PLAN | head -1``: the closed pipe ends the command with SIGPIPE's
+    conventional status (141) and nothing on stderr — no "BrokenPipeError" line."""
+    import subprocess
+    import sys
+
+    import econplan
+
+    plan = tmp_path / "plan"
+    economy = econplan.load(generated(3000, 2, capacities=True, floors=True))
+    economy.plan(solver="pdhg").write(plan, report=False)  # hundreds of binding capacities
+    proc = subprocess.Popen([sys.executable, "-m", "econplan.cli", "explain", str(plan)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = proc.stdout.readline()
+    proc.stdout.close()  # the reader goes away with ~150 kB still to come
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 141
+    assert first.startswith(b"Plan for") and err == b"", err

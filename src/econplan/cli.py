@@ -63,6 +63,12 @@ def guarded():
         yield
     except typer.Exit:
         raise
+    except BrokenPipeError:
+        # the reader went away (``econplan explain … | head``): stop quietly, as other
+        # command-line tools do on SIGPIPE, and keep Python from complaining at exit
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        raise typer.Exit(141) from None
     except BundleError as e:
         fail(str(e), 2)
     except (EconplanError, ValueError, OSError, RuntimeError, MemoryError, ImportError) as e:
