@@ -60,7 +60,8 @@ class Plan:
 
     @property
     def fulfilment(self) -> float:
-        """t* of the plan (NaN when not optimal)."""
+        """t* of the plan; for a plan a limit stopped (:attr:`has_plan` but not :attr:`ok`)
+        the t it reaches, below t* by at most its duality gap; NaN when there is no plan."""
         value = self.summary.get("fulfilment")
         return float("nan") if value is None else float(value)
 
