@@ -289,7 +289,10 @@ def _typed(raw: dict[str, pa.Array], spec: Table, file: str, offset: Lines) -> p
                 out[col.name] = np.full(n, "", dtype=object)
                 continue
             s = pc.utf8_trim_whitespace(arr) if pa.types.is_string(arr.type) else arr
-            values = s.to_numpy(zero_copy_only=False).astype(object)
+            # pandas strings backed by the Arrow buffers: no Python object per row (at 1e6
+            # products the inputs' ids would be ~1 GiB of str objects per column)
+            values = (s.to_pandas() if pa.types.is_string(s.type)
+                      else pd.Series(s.to_numpy(zero_copy_only=False).astype(object)))
             if col.kind != "text":
                 empty = pc.equal(s, "").to_numpy(zero_copy_only=False)
                 if empty.any():
@@ -300,7 +303,7 @@ def _typed(raw: dict[str, pa.Array], spec: Table, file: str, offset: Lines) -> p
                     bad = pc.match_substring(s, ",").to_numpy(zero_copy_only=False)
                     if bad.any():
                         i = int(np.argmax(bad))
-                        raise BundleError(file, f"id {values[i]!r} contains a comma",
+                        raise BundleError(file, f"id {values.iloc[i]!r} contains a comma",
                                           line=_ln(offset, i), field=col.name)
             out[col.name] = values
     return pd.DataFrame(out)  # duplicates are checked with references, in Economy.from_tables
