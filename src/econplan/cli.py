@@ -214,13 +214,10 @@ def print_plan_summary(p, out: Path) -> None:
     if not p.has_plan:
         return
     if not p.ok:
+        beyond = ("costs less than" if s["objective"] == "min-labour" else "reaches more than")
         c.print(f"[bold yellow]Stopped with status {p.status}[/]: the plan below is feasible "
                 f"and its bound proven, but it is not certified optimal "
-                f"(gap {s['duality_gap']:.2e}; no plan reaches more than {s['bound']:.6g})."
-                if s["objective"] != "min-labour" else
-                f"[bold yellow]Stopped with status {p.status}[/]: the plan below is feasible "
-                f"and its bound proven, but it is not certified optimal "
-                f"(gap {s['duality_gap']:.2e}; no plan costs less than {s['bound']:.6g}).")
+                f"(gap {s['duality_gap']:.2e}; no plan {beyond} {s['bound']:.6g}).")
     c.print(f"[bold]{e.name}[/] ({e.period}) — {e.n_products} products, "
             f"{e.n_techniques} techniques, solver {s['solver']} in {s['seconds']:.2f} s")
     if s["objective"] == "min-labour":

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from econplan.errors import BundleError
+from econplan.schema import LIMITED_STATUSES
 
 _TOP_INPUTS = 8
 
@@ -140,7 +141,7 @@ def explain(plan_dir: Path | str, product: str | None = None,
                        f"(available {_num(b.get('available'))}).")
         out.append("Raise those, or lower the floors, and plan again.")
         return "\n".join(out) + "\n"
-    limited = status in ("time_limit", "iteration_limit") and summary.get("bound") is not None
+    limited = status in LIMITED_STATUSES and summary.get("bound") is not None
     if status != "optimal" and not limited:
         out.append(f"The solver stopped with status '{status}': "
                    f"{summary.get('message', 'no plan to explain')}.")

@@ -146,22 +146,22 @@ class Economy:
         p_index = pd.Index(p_ids)
         t_index = pd.Index(t_ids)
         r_index = pd.Index(r_ids)
-        tp = _codes(self.techniques["product"], p_ids)
+        tp = _codes(self.techniques["product"], self.products["id"])
         out = self.techniques["output"].to_numpy(float)
         cap = self.techniques["capacity"].to_numpy(float).copy()
         cap[np.isnan(cap)] = np.inf
-        ii = _codes(self.inputs["product"], p_ids)
-        jj = _codes(self.inputs["technique"], t_ids)
+        ii = _codes(self.inputs["product"], self.products["id"])
+        jj = _codes(self.inputs["technique"], self.techniques["id"])
         A = sp.csc_array((self.inputs["amount"].to_numpy(float), (ii, jj)), shape=(n, m))
         A.sum_duplicates()
         A.sort_indices()
         B = sp.csc_array((out, (tp, np.arange(m))), shape=(n, m))
-        rk = _codes(self.resource_use["resource"], r_ids)
-        rj = _codes(self.resource_use["technique"], t_ids)
+        rk = _codes(self.resource_use["resource"], self.resources["id"])
+        rj = _codes(self.resource_use["technique"], self.techniques["id"])
         R = sp.csr_array((self.resource_use["amount"].to_numpy(float), (rk, rj)), shape=(k, m))
         R.sum_duplicates()
         R.sort_indices()
-        ni = _codes(self.needs["product"], p_ids)
+        ni = _codes(self.needs["product"], self.products["id"])
         y = np.zeros(n)
         ymin = np.zeros(n)
         w = np.ones(n)
@@ -333,14 +333,15 @@ def _as_arrow(df: pd.DataFrame, name: str):
     return pa.array(strs, type=pa.string())
 
 
-def _codes(values: pd.Series, ids: np.ndarray) -> np.ndarray:
-    """Position of each of ``values`` in ``ids`` (int64, −1 where absent), computed by Arrow on
-    the strings as they are stored: at 1e6 products the inputs' 20M ids would otherwise become
-    Python strings (~1 GiB per column) and a hash table each (``pd.Index.get_indexer``)."""
+def _codes(values: pd.Series, ids: pd.Series) -> np.ndarray:
+    """Position of each of ``values`` in the id column ``ids`` (int64, −1 where absent),
+    computed by Arrow on the strings as they are stored: at 1e6 products the inputs' 20M ids
+    would otherwise become Python strings (~1 GiB per column) and a hash table each
+    (``pd.Index.get_indexer``)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    keys = pa.array(np.asarray(ids, dtype=object), type=pa.string())
+    keys = pa.array(ids, type=pa.string())
     arr = pa.array(values, type=pa.string()) if len(values) else pa.array([], pa.string())
     found = pc.index_in(arr, value_set=keys)
     return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
@@ -380,8 +381,7 @@ def _check_keys(t: Tables, files: Mapping[str, str]) -> None:
 
 
 def _check_references(t: Tables, files: Mapping[str, str], meta: dict) -> None:
-    ids = {name: t[name]["id"].to_numpy(object)
-           for name in ("products", "techniques", "resources")}
+    ids = {name: t[name]["id"] for name in ("products", "techniques", "resources")}
     for name in TABLE_ORDER:
         for col in TABLES[name].columns:
             if not col.kind.startswith("ref:"):

@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .schema import LIMITED_STATUSES
+
 #: Most bars on one chart; larger sets are cut to the most telling ones and summarised.
 TOP = 70
 _HIST_BINS = 30
@@ -362,7 +364,7 @@ def _headline(summary: dict, units: dict[str, str] | None) -> str:
             parts.append(f"<p>The resources available meet every floor and "
                          f"{_pct(t)} of every need beyond it; to go further, something "
                          "below has to grow.</p>")
-    elif status in ("time_limit", "iteration_limit") and summary.get("bound") is not None:
+    elif status in LIMITED_STATUSES and summary.get("bound") is not None:
         gap = float(summary.get("duality_gap") or 0.0)
         if summary.get("objective") == "min-labour":
             parts.append(f'<p class="big short" id="fulfilment">Not proven optimal: '

@@ -144,3 +144,9 @@ TABLES: dict[str, Table] = {
 TABLE_ORDER: tuple[str, ...] = (
     "products", "techniques", "inputs", "resources", "resource_use", "needs",
 )
+
+
+#: Plan statuses of a solve a limit stopped. Such a plan is written whole when its levels are
+#: feasible and its duals valid (DESIGN.md, "Plan output"): ``econplan plan`` and ``econplan
+#: verify`` exit 4, the report and ``explain`` say it is not proven optimal.
+LIMITED_STATUSES = ("time_limit", "iteration_limit")

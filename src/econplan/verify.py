@@ -22,9 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import BundleError
-
-#: statuses of plans a limit stopped: written with a feasible plan and a proven bound
-LIMITED = ("time_limit", "iteration_limit")
+from .schema import LIMITED_STATUSES
 
 
 @dataclass
@@ -66,7 +64,7 @@ def verify(bundle: str | Path, plan_dir: str | Path, tol: float = 1e-6) -> Verdi
     if summary.get("inputs_sha256") != economy.sha256:
         return Verdict(False, "FAIL: the plan was made from a different bundle (inputs_sha256)")
     status = summary.get("status")
-    limited = status in LIMITED
+    limited = status in LIMITED_STATUSES
     if status != "optimal" and not limited:
         return Verdict(False, f"FAIL: plan status is {status!r}, not optimal")
     act = _read_plan_csv(plan_dir, "activities.csv",

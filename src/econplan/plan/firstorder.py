@@ -479,7 +479,8 @@ class _Run:
             # one try may take a share of the time left: from a rough iterate the LP can be
             # far slower than from a later one (measured, 2e4 x 2: > 530 s at gap 2.6e-3,
             # 25 s at gap 2.5e-4), and PDHG goes on to the next try meanwhile
-            budget = max(min(self._left(), max(RX_SHARE * self._left(), RX_MIN_SECONDS)), 0.0)
+            left = self._left()
+            budget = max(min(left, max(RX_SHARE * left, RX_MIN_SECONDS)), 0.0)
             cells = (self._rx_cells if abs(cert.duality_gap) <= RX_GOOD_GAP
                      else min(self._rx_cells, RX_ROUGH_CELLS))
             out = rx.restricted_finish(self.st, self.R, pb.b, pb.cap, ymin, d, x[:m],

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ..schema import LIMITED_STATUSES
 from .base import SolverResult, Status
 from .certificate import Certificate, fulfilment_certificate, min_cost_certificate
 
@@ -30,8 +31,6 @@ BINDING_SHARE = 1e-9
 #: valid duals to this relative tolerance (``econplan verify``'s default): the plan is usable
 #: and its bound proven, only the gap is open.
 LIMITED_TOLERANCE = 1e-6
-
-_LIMITS = (Status.TIME_LIMIT, Status.ITERATION_LIMIT)
 
 
 class Plan:
@@ -50,7 +49,7 @@ class Plan:
         self.resources = pd.DataFrame()
         if result.status == Status.OPTIMAL:
             self._tables()
-        elif result.status in _LIMITS and self._has_arrays():
+        elif result.status in LIMITED_STATUSES and self._has_arrays():
             self._tables()
             c = self.certificate
             if c is None or not (c.primal_residual <= LIMITED_TOLERANCE
