@@ -693,3 +693,60 @@ def test_parquet_example_passes_validation(tmp_path: Path) -> None:
     shutil.copytree(EXAMPLE, bundle)
     to_parquet(bundle)
     assert econplan.load(bundle).sha256 == econplan.load(EXAMPLE).sha256
+
+
+def test_bundle_hash_is_the_same_piece_by_piece(monkeypatch) -> None:
+    """The hash of the canonical bundle (plans' ``inputs_sha256``) is fed string columns in
+    pieces (memory at 1e6 products): the digest is that of the whole columns joined, as
+    written by earlier versions, whatever the piece size."""
+    import hashlib
+
+    import econplan.model as model
+
+    economy = econplan.load(EXAMPLE)
+    whole = hashlib.sha256()
+    for key in ("name", "period", "description"):
+        whole.update(f"{key}={economy.meta.get(key, '')}\n".encode())
+    whole.update(f"labour={economy.labour}\n".encode())
+    for rid, w in sorted((economy.meta.get("costs") or {}).items()):
+        whole.update(f"cost {rid}={float(w)!r}\n".encode())
+    for name, df in economy.tables.items():
+        whole.update(f"[{name}]\n".encode())
+        for col in model.TABLES[name].column_names:
+            s = df[col]
+            if s.dtype.kind == "f":
+                whole.update(s.to_numpy(float).tobytes())
+            else:
+                whole.update("\x1f".join(s.astype(str)).encode())
+            whole.update(b"\x1e")
+    assert economy.sha256 == whole.hexdigest()
+    for piece in (1, 2, 3):
+        monkeypatch.setattr(model, "HASH_CHUNK", piece)
+        assert econplan.load(EXAMPLE).sha256 == whole.hexdigest()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_inputs_table_rebuilt_from_the_matrix_is_the_table_read(tmp_path: Path, seed) -> None:
+    """An economy keeps its inputs as the matrix A, not as a table too (memory at 1e6): the
+    table it gives back is the canonical table read from the files (rows in any order), row
+    for row, and written back it makes the same bundle (same hash)."""
+    import numpy as np
+
+    from econplan.bundle import read_tables
+    from econplan.model import _canonical_order
+
+    econplan.generate(tmp_path / "b", 300, 2, seed=seed, capacities=True)
+    meta, tables = read_tables(tmp_path / "b")
+    inputs = tables["inputs"].sample(frac=1.0, random_state=seed)  # rows in any order
+    inputs.to_csv(tmp_path / "b" / "inputs.csv", index=False)
+    e = econplan.load(tmp_path / "b")
+    assert e._inputs is None  # held as A only
+    meta, tables = read_tables(tmp_path / "b")
+    want = econplan.Economy.from_tables(meta, tables, check_productive=False)
+    ref = _canonical_order({k: v for k, v in tables.items()}, meta)["inputs"]
+    got = e.inputs
+    assert list(got["technique"]) == list(ref["technique"].astype(str).str.strip())
+    assert list(got["product"]) == list(ref["product"].astype(str).str.strip())
+    assert np.array_equal(got["amount"].to_numpy(), ref["amount"].astype(float).to_numpy())
+    econplan.write_bundle(e, tmp_path / "again")
+    assert econplan.load(tmp_path / "again").sha256 == e.sha256 == want.sha256

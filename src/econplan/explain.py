@@ -277,12 +277,13 @@ def _explain_product(product: str, products: pd.DataFrame, activities: pd.DataFr
     o = float(economy.output[j])
     values = dict(zip(products["product"].astype(str), products["valuation"].astype(float),
                       strict=True))
-    inp = economy.inputs[economy.inputs["technique"] == tech]
+    A = economy.A  # column j: the technique's inputs, by product (the inputs table's order)
+    col = slice(A.indptr[j], A.indptr[j + 1])
     parts = []
-    for r in inp.itertuples(index=False):
-        per_unit = float(r.amount) / o
-        parts.append((per_unit * values.get(str(r.product), float("nan")), str(r.product),
-                      per_unit))
+    for i, amount in zip(A.indices[col], A.data[col], strict=True):
+        pid = str(economy.product_ids[i])
+        per_unit = float(amount) / o
+        parts.append((per_unit * values.get(pid, float("nan")), pid, per_unit))
     use = economy.resource_use
     direct = use[(use["technique"] == tech) & (use["resource"] == labour)]["amount"]
     direct_labour = float(direct.sum()) / o

@@ -62,11 +62,16 @@ class Economy:
         self.source: str | None = None  # folder it was read from, if any
         self.products: pd.DataFrame = tables["products"]
         self.techniques: pd.DataFrame = tables["techniques"]
-        self.inputs: pd.DataFrame = tables["inputs"]
+        self._inputs: pd.DataFrame | None = tables["inputs"]
         self.resources: pd.DataFrame = tables["resources"]
         self.resource_use: pd.DataFrame = tables["resource_use"]
         self.needs: pd.DataFrame = tables["needs"]
         self._build()
+        if self._inputs_are_A:
+            # one stored entry per row, in canonical (technique, product) order: the table is
+            # A by columns, rebuilt when asked for (:attr:`inputs`) rather than held (at 1e6
+            # products its 20M rows are 1.5 GiB, the largest thing a plan would keep)
+            self._inputs = None
 
     # ------------------------------------------------------------------ construction
 
@@ -150,11 +155,16 @@ class Economy:
         out = self.techniques["output"].to_numpy(float)
         cap = self.techniques["capacity"].to_numpy(float).copy()
         cap[np.isnan(cap)] = np.inf
-        ii = _codes(self.inputs["product"], self.products["id"])
-        jj = _codes(self.inputs["technique"], self.techniques["id"])
-        A = sp.csc_array((self.inputs["amount"].to_numpy(float), (ii, jj)), shape=(n, m))
+        inputs = self._inputs
+        assert inputs is not None
+        ii = _codes(inputs["product"], self.products["id"])
+        jj = _codes(inputs["technique"], self.techniques["id"])
+        A = sp.csc_array((inputs["amount"].to_numpy(float), (ii, jj)), shape=(n, m))
         A.sum_duplicates()
         A.sort_indices()
+        # rows in A's own order (by technique, then product), one entry each: A says it all
+        self._inputs_are_A = bool(A.nnz == len(inputs) and not inputs.attrs
+                                  and (len(jj) < 2 or (np.diff(jj * n + ii) > 0).all()))
         B = sp.csc_array((out, (tp, np.arange(m))), shape=(n, m))
         rk = _codes(self.resource_use["resource"], self.resources["id"])
         rj = _codes(self.resource_use["technique"], self.techniques["id"])
@@ -219,6 +229,25 @@ class Economy:
         return len(self.resource_ids)
 
     @property
+    def inputs(self) -> pd.DataFrame:
+        """The inputs table (``technique``, ``product``, ``amount``; canonical order, sorted
+        by technique then product id). Large economies rebuild it from :attr:`A` on each
+        access (a fresh DataFrame: keep it in a variable rather than asking twice)."""
+        if self._inputs is not None:
+            return self._inputs
+        import pyarrow as pa
+
+        A = self.A
+        cols = np.repeat(np.arange(A.shape[1]), np.diff(A.indptr))
+        t_ids = pa.array(self.techniques["id"], type=pa.string())
+        p_ids = pa.array(self.products["id"], type=pa.string())
+        return pd.DataFrame({
+            "technique": t_ids.take(pa.array(cols)).to_pandas(),
+            "product": p_ids.take(pa.array(A.indices)).to_pandas(),
+            "amount": np.array(A.data, dtype=np.float64),
+        })
+
+    @property
     def tables(self) -> Tables:
         """The bundle tables (canonical row order), e.g. for :func:`write_bundle`."""
         return {name: getattr(self, name) for name in TABLE_ORDER}
@@ -247,7 +276,7 @@ class Economy:
                 if pd.api.types.is_float_dtype(s):
                     h.update(np.ascontiguousarray(s.to_numpy(float)).tobytes())
                 else:
-                    h.update("\x1f".join(s.astype(str)).encode())
+                    _hash_joined(h, s)
                 h.update(b"\x1e")
         return h.hexdigest()
 
@@ -331,6 +360,21 @@ def _as_arrow(df: pd.DataFrame, name: str):
     strs = ["" if (v is None or (isinstance(v, float) and v != v)) else str(v)
             for v in s.to_numpy(object)]
     return pa.array(strs, type=pa.string())
+
+
+#: rows per piece when a string column is hashed
+HASH_CHUNK = 1 << 20
+
+
+def _hash_joined(h: Any, s: pd.Series) -> None:
+    """Feed ``h`` the bytes of ``"\\x1f".join(s.astype(str))`` (UTF-8) piece by piece: the
+    same digest as joining the whole column, without holding it (at 1e6 products the inputs'
+    20M ids as one joined Python string, and the list of its parts, were ~1.5 GiB)."""
+    strs = s.astype(str)
+    for start in range(0, len(strs), HASH_CHUNK):
+        if start:
+            h.update(b"\x1f")
+        h.update("\x1f".join(strs.iloc[start:start + HASH_CHUNK]).encode())
 
 
 def _codes(values: pd.Series, ids: pd.Series) -> np.ndarray:
