@@ -743,7 +743,7 @@ def test_inputs_table_rebuilt_from_the_matrix_is_the_table_read(tmp_path: Path, 
     assert e._inputs is None  # held as A only
     meta, tables = read_tables(tmp_path / "b")
     want = econplan.Economy.from_tables(meta, tables, check_productive=False)
-    ref = _canonical_order({k: v for k, v in tables.items()}, meta)["inputs"]
+    ref = _canonical_order(dict(tables), meta)["inputs"]
     got = e.inputs
     assert list(got["technique"]) == list(ref["technique"].astype(str).str.strip())
     assert list(got["product"]) == list(ref["product"].astype(str).str.strip())

@@ -67,11 +67,6 @@ class Economy:
         self.resource_use: pd.DataFrame = tables["resource_use"]
         self.needs: pd.DataFrame = tables["needs"]
         self._build()
-        if self._inputs_are_A:
-            # one stored entry per row, in canonical (technique, product) order: the table is
-            # A by columns, rebuilt when asked for (:attr:`inputs`) rather than held (at 1e6
-            # products its 20M rows are 1.5 GiB, the largest thing a plan would keep)
-            self._inputs = None
 
     # ------------------------------------------------------------------ construction
 
@@ -162,9 +157,12 @@ class Economy:
         A = sp.csc_array((inputs["amount"].to_numpy(float), (ii, jj)), shape=(n, m))
         A.sum_duplicates()
         A.sort_indices()
-        # rows in A's own order (by technique, then product), one entry each: A says it all
-        self._inputs_are_A = bool(A.nnz == len(inputs) and not inputs.attrs
-                                  and (len(jj) < 2 or (np.diff(jj * n + ii) > 0).all()))
+        if (A.nnz == len(inputs) and not inputs.attrs
+                and (len(jj) < 2 or (np.diff(jj * n + ii) > 0).all())):
+            # rows in A's own order (by technique, then product), one entry each: the table
+            # is A by columns, rebuilt when asked for (:attr:`inputs`) rather than held (at
+            # 1e6 products its 20M rows are 1.5 GiB, the largest thing a plan would keep)
+            self._inputs = None
         B = sp.csc_array((out, (tp, np.arange(m))), shape=(n, m))
         rk = _codes(self.resource_use["resource"], self.resources["id"])
         rj = _codes(self.resource_use["technique"], self.techniques["id"])

@@ -128,9 +128,7 @@ def repair_primal(
             _switch_until_covered(st, cap, ymin, d, z, t, rounds)
         # 3. what is left (exhausted products' deficits, resource overuse): lower t
         # (deficits below rounding of the row's own terms are not deficits)
-        rowscale = abs(st.M) @ z + ymin + t * d
-        deficit = ymin + t * d - st.M @ z
-        deficit = np.where(deficit > 1e-14 * rowscale, deficit, 0.0)
+        deficit = _deficits(st, ymin, d, z, t)
         excess = R @ z - b
         excess = np.where(excess > 1e-14 * (abs(R) @ z), excess, 0.0)
         if not deficit.any() and not (excess > 0).any():
@@ -154,6 +152,15 @@ def repair_primal(
         z = np.maximum(z - eps * w, 0.0)
         t = t - eps
     return z, float(t)
+
+
+def _deficits(st: Structure, ymin: np.ndarray, d: np.ndarray, z: np.ndarray,
+              t: float) -> np.ndarray:
+    """Per product, by how much ``M z`` falls short of ``ymin + t d`` (product units), 0 where
+    it does not or only by rounding of the row's own terms."""
+    rowscale = abs(st.M) @ z + ymin + t * d
+    deficit = ymin + t * d - st.M @ z
+    return np.where(deficit > 1e-14 * rowscale, deficit, 0.0)
 
 
 def _room(st: Structure, cap: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -233,10 +240,7 @@ def _exhausted_shortfall(st: Structure, cap: np.ndarray, ymin: np.ndarray, d: np
     _, full = _room(st, cap, z)
     if not full.any():
         return 0.0
-    deficit = ymin + t * d - st.M @ z
-    rowscale = abs(st.M) @ z + ymin + t * d
-    short = full & (deficit > 1e-14 * rowscale)
-    return float(deficit[short].sum())
+    return float(_deficits(st, ymin, d, z, t)[full].sum())
 
 
 def _switch_until_covered(st: Structure, cap: np.ndarray, ymin: np.ndarray, d: np.ndarray,
