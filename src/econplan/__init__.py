@@ -32,7 +32,9 @@ def load(path: str | Path) -> Economy:
     Raises :class:`BundleError` (file, line, field, problem) on bad input.
     """
     from .bundle import read_tables
+    from .memory import release_freed_memory
     from .schema import TABLE_ORDER
+    from .values import check_productive
 
     folder = Path(path)
     meta, tables = read_tables(folder)
@@ -45,7 +47,13 @@ def load(path: str | Path) -> Economy:
         else:
             files[name] = str(folder / f"{name}.csv")
     files["economy"] = str(folder / "economy.toml")
-    economy = Economy.from_tables(meta, tables, source=str(folder), files=files)
+    economy = Economy.from_tables(meta, tables, source=str(folder), files=files,
+                                  check_productive=False)
+    # the tables as read (1.5 GiB of inputs at 1e6 × 2) go before the productivity check,
+    # the loading's peak: the Economy holds its own validated copies
+    del tables
+    release_freed_memory()
+    check_productive(economy)
     economy.source = str(folder.resolve())
     return economy
 
