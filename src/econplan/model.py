@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from .plan.result import Plan
 
 Tables = dict[str, pd.DataFrame]
+#: for each reference column (table, column), the row of the table it names
+Codes = dict[tuple[str, str], np.ndarray]
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -55,8 +57,14 @@ class Economy:
         labour: id of the labour resource (always first, index 0).
     """
 
-    def __init__(self, meta: dict, tables: Tables, files: Mapping[str, str] | None = None):
-        """Use :meth:`from_tables` or :func:`econplan.load`; this trusts its input."""
+    def __init__(self, meta: dict, tables: Tables, files: Mapping[str, str] | None = None,
+                 codes: Codes | None = None):
+        """Use :meth:`from_tables` or :func:`econplan.load`; this trusts its input.
+
+        ``codes`` (from :meth:`from_tables`, tables in canonical order without repeated
+        keys): for each reference column ``(table, column)`` the row of the table it refers
+        to, so that the ids need not be looked up again."""
+        self._given_codes: Codes = dict(codes or {})
         self.meta = dict(meta)
         self.files = dict(files or {})
         self.source: str | None = None  # folder it was read from, if any
@@ -67,6 +75,7 @@ class Economy:
         self.resource_use: pd.DataFrame = tables["resource_use"]
         self.needs: pd.DataFrame = tables["needs"]
         self._build()
+        del self._given_codes
 
     # ------------------------------------------------------------------ construction
 
@@ -128,9 +137,10 @@ class Economy:
             if len(t[name]) < spec.min_rows:
                 raise BundleError(files[name], "has no rows; at least 1 required", line=2)
         _check_keys(t, files)
-        _check_references(t, files, meta)
-        t = _canonical_order(t, meta)
-        economy = cls(meta, t, files)
+        codes = _check_references(t, files, meta)
+        _check_entry_keys(t, files, codes)
+        t, codes = _canonical_order(t, meta, codes)
+        economy = cls(meta, t, files, codes)
         economy._check_needs_producible()
         if check_productive:
             from .values import check_productive as _check
@@ -146,30 +156,40 @@ class Economy:
         p_index = pd.Index(p_ids)
         t_index = pd.Index(t_ids)
         r_index = pd.Index(r_ids)
-        tp = _codes(self.techniques["product"], self.products["id"])
+        tp = self._code("techniques", "product", "products")
         out = self.techniques["output"].to_numpy(float)
         cap = self.techniques["capacity"].to_numpy(float).copy()
         cap[np.isnan(cap)] = np.inf
         inputs = self._inputs
         assert inputs is not None
-        ii = _codes(inputs["product"], self.products["id"])
-        jj = _codes(inputs["technique"], self.techniques["id"])
-        A = sp.csc_array((inputs["amount"].to_numpy(float), (ii, jj)), shape=(n, m))
-        A.sum_duplicates()
-        A.sort_indices()
+        ii = self._code("inputs", "product", "products")
+        jj = self._code("inputs", "technique", "techniques")
+        amount = inputs["amount"].to_numpy(float)
+        canonical = ("inputs", "technique") in self._given_codes
+        if canonical:  # sorted by technique, then product, one entry each: A by columns
+            indptr = np.zeros(m + 1, dtype=np.int64)
+            np.cumsum(np.bincount(jj, minlength=m), out=indptr[1:])
+            A = sp.csc_array((amount, ii.astype(np.int32 if n < 2**31 else np.int64),
+                              indptr.astype(np.int32 if len(ii) < 2**31 else np.int64)),
+                             shape=(n, m))
+            A.has_sorted_indices = True
+        else:
+            A = sp.csc_array((amount, (ii, jj)), shape=(n, m))
+            A.sum_duplicates()
+            A.sort_indices()
         if (A.nnz == len(inputs) and not inputs.attrs
-                and (len(jj) < 2 or (np.diff(jj * n + ii) > 0).all())):
+                and (canonical or len(jj) < 2 or (np.diff(jj * n + ii) > 0).all())):
             # rows in A's own order (by technique, then product), one entry each: the table
             # is A by columns, rebuilt when asked for (:attr:`inputs`) rather than held (at
             # 1e6 products its 20M rows are 1.5 GiB, the largest thing a plan would keep)
             self._inputs = None
         B = sp.csc_array((out, (tp, np.arange(m))), shape=(n, m))
-        rk = _codes(self.resource_use["resource"], self.resources["id"])
-        rj = _codes(self.resource_use["technique"], self.techniques["id"])
+        rk = self._code("resource_use", "resource", "resources")
+        rj = self._code("resource_use", "technique", "techniques")
         R = sp.csr_array((self.resource_use["amount"].to_numpy(float), (rk, rj)), shape=(k, m))
         R.sum_duplicates()
         R.sort_indices()
-        ni = _codes(self.needs["product"], self.products["id"])
+        ni = self._code("needs", "product", "products")
         y = np.zeros(n)
         ymin = np.zeros(n)
         w = np.ones(n)
@@ -199,6 +219,14 @@ class Economy:
         self.cost = _readonly(cost)
         self.labour = str(r_ids[0])
         self.labour_index = 0
+
+    def _code(self, table: str, column: str, target: str) -> np.ndarray:
+        """Row of ``target`` that each entry of ``table.column`` names."""
+        given = self._given_codes.get((table, column))
+        if given is not None:
+            return given
+        return _codes(getattr(self, "_inputs" if table == "inputs" else table)[column],
+                      getattr(self, target)["id"])
 
     # ------------------------------------------------------------------ views
 
@@ -423,21 +451,50 @@ def _check_keys(t: Tables, files: Mapping[str, str]) -> None:
                     i = int(np.argmax(empty))
                     raise BundleError(files[name], "empty; an id is required", line=_line(df, i),
                                       field=col.name)
+        if all(_kind(spec, k).startswith("ref:") for k in spec.key):
+            continue  # entries named by references: _check_entry_keys, on their codes
         dup = df.duplicated(list(spec.key), keep="first").to_numpy()
         if dup.any():
-            i = int(np.argmax(dup))
-            key = ", ".join(str(df.iloc[i][k]) for k in spec.key)
-            first = int(np.argmax((df[list(spec.key)] == df.iloc[i][list(spec.key)])
-                                  .all(axis=1).to_numpy()))
-            what = "id" if spec.key == ("id",) else "entry"
-            raise BundleError(
-                files[name], f"duplicate {what} {key!r} (first at line {_line(df, first)})",
-                line=_line(df, i),
-                field=spec.key[0] if len(spec.key) == 1 else "/".join(spec.key))
+            raise _duplicate_error(df, spec, files[name], int(np.argmax(dup)))
 
 
-def _check_references(t: Tables, files: Mapping[str, str], meta: dict) -> None:
+def _kind(spec: Any, column: str) -> str:
+    return next(c.kind for c in spec.columns if c.name == column)
+
+
+def _duplicate_error(df: pd.DataFrame, spec: Any, file: str, i: int) -> BundleError:
+    """The message for row ``i`` of ``df`` repeating the key of an earlier row."""
+    key = ", ".join(str(df.iloc[i][k]) for k in spec.key)
+    first = int(np.argmax((df[list(spec.key)] == df.iloc[i][list(spec.key)])
+                          .all(axis=1).to_numpy()))
+    what = "id" if spec.key == ("id",) else "entry"
+    return BundleError(file, f"duplicate {what} {key!r} (first at line {_line(df, first)})",
+                       line=_line(df, i),
+                       field=spec.key[0] if len(spec.key) == 1 else "/".join(spec.key))
+
+
+def _check_entry_keys(t: Tables, files: Mapping[str, str], codes: Codes) -> None:
+    """Repeated entries (inputs, resource uses, needs) found on the rows their ids name:
+    integers, not the 40M id strings of a 1e6 × 2 economy's inputs."""
+    for name in TABLE_ORDER:
+        spec = TABLES[name]
+        df = t[name]
+        if len(df) < 2 or not all(_kind(spec, k).startswith("ref:") for k in spec.key):
+            continue
+        key = np.zeros(len(df), dtype=np.int64)
+        for k in spec.key:
+            key = key * len(t[_kind(spec, k)[4:]]) + codes[name, k]
+        order = np.argsort(key, kind="stable")
+        ordered = key[order]
+        again = ordered[1:] == ordered[:-1]
+        if again.any():  # the first row, in file order, whose key an earlier row has
+            raise _duplicate_error(df, spec, files[name], int(order[1:][again].min()))
+
+
+def _check_references(t: Tables, files: Mapping[str, str], meta: dict) -> Codes:
+    """Check that every reference names an existing row; return the row each names."""
     ids = {name: t[name]["id"] for name in ("products", "techniques", "resources")}
+    found: Codes = {}
     for name in TABLE_ORDER:
         for col in TABLES[name].columns:
             if not col.kind.startswith("ref:"):
@@ -445,8 +502,11 @@ def _check_references(t: Tables, files: Mapping[str, str], meta: dict) -> None:
             target = col.kind[4:]
             vals = t[name][col.name]
             if not len(vals):
+                found[name, col.name] = np.zeros(0, dtype=np.int64)
                 continue
-            missing = _codes(vals, ids[target]) < 0
+            code = _codes(vals, ids[target])
+            found[name, col.name] = code
+            missing = code < 0
             if missing.any():
                 i = int(np.argmax(missing))
                 vals = vals.to_numpy(object)
@@ -473,35 +533,52 @@ def _check_references(t: Tables, files: Mapping[str, str], meta: dict) -> None:
                 or not np.isfinite(weight) or weight < 0):
             raise BundleError(files["economy"], f"weight {weight!r} of resource {rid!r} must "
                               "be a finite number ≥ 0", field="costs")
+    return found
 
 
-def _canonical_order(t: Tables, meta: dict) -> Tables:
-    """Sort rows by key so that row order in the files never changes a result.
+def _canonical_order(t: Tables, meta: dict, codes: Codes) -> tuple[Tables, Codes]:
+    """Sort rows by key so that row order in the files never changes a result; return the
+    sorted tables and the references' codes into the sorted tables.
 
-    Resources: labour first (the first row of resources.csv unless economy.toml names it),
-    then the others by id.
-    The original line numbers of needs rows are kept for later messages.
+    Products and techniques by id; resources: labour first (the first row of resources.csv
+    unless economy.toml names it), then the others by id; entries (inputs, resource uses,
+    needs) by the ids they name, in the same string order, sorted as integers (the rank of
+    each id) rather than as the strings themselves. The original line numbers of needs rows
+    are kept for later messages.
     """
+    order: dict[str, np.ndarray] = {}  # table -> its rows in sorted order
+    rank: dict[str, np.ndarray] = {}  # id table -> each row's place in string order of ids
+    for name in ("products", "techniques", "resources"):
+        ids = t[name]["id"]
+        by_id = ids.sort_values(kind="stable").index.to_numpy()
+        rank[name] = _inverse(by_id)
+        if name == "resources" and len(ids):
+            labour = meta.get("labour") or ids.iloc[0]
+            by_id = np.concatenate([by_id[ids.to_numpy(object)[by_id] == labour],
+                                    by_id[ids.to_numpy(object)[by_id] != labour]])
+        order[name] = by_id
+    for name in ("inputs", "resource_use", "needs"):
+        spec = TABLES[name]
+        keys = [rank[_kind(spec, k)[4:]][codes[name, k]] for k in spec.key]
+        order[name] = np.lexsort(keys[::-1]) if len(t[name]) else np.zeros(0, np.int64)
+    place = {name: _inverse(order[name]) for name in ("products", "techniques", "resources")}
     out: Tables = {}
     for name in TABLE_ORDER:
         df = t[name]
-        if name == "resources":
-            labour = meta.get("labour") or (df["id"].iloc[0] if len(df) else None)
-            ids = df["id"].to_numpy(object)
-            order = np.lexsort((ids.astype(str), ids != labour))  # labour, then by id
-            out[name] = df.iloc[order].reset_index(drop=True)
-            out[name].attrs.pop("lines", None)  # file lines no longer match the rows
-            continue
-        keys = list(TABLES[name].key)
-        sorted_df = df.sort_values(keys, kind="stable")
-        lines = None
-        if name == "needs":
-            lines = {p: _line(df, int(i)) for p, i in
-                     zip(sorted_df["product"], sorted_df.index.to_numpy(), strict=True)}
-        sorted_df = sorted_df.reset_index(drop=True)
-        sorted_df.attrs.pop("lines", None)  # file lines no longer match the sorted rows
-        sorted_df.attrs.pop("product_lines", None)
-        if lines is not None:
-            sorted_df.attrs["product_lines"] = lines
+        sorted_df = df.iloc[order[name]].reset_index(drop=True)
+        sorted_df.attrs = {}  # file lines no longer match the sorted rows
+        if name == "needs":  # set last: pandas copies attrs deeply on every operation
+            sorted_df.attrs["product_lines"] = {
+                p: _line(df, int(i)) for p, i in
+                zip(sorted_df["product"], order[name], strict=True)}
         out[name] = sorted_df
-    return out
+    moved = {(name, col): place[_kind(TABLES[name], col)[4:]][code[order[name]]]
+             for (name, col), code in codes.items()}
+    return out, moved
+
+
+def _inverse(permutation: np.ndarray) -> np.ndarray:
+    """``inv`` with ``inv[permutation[i]] = i``."""
+    inv = np.empty(len(permutation), dtype=np.int64)
+    inv[permutation] = np.arange(len(permutation))
+    return inv
