@@ -181,7 +181,7 @@ class Economy:
                 and (canonical or len(jj) < 2 or (np.diff(jj * n + ii) > 0).all())):
             # rows in A's own order (by technique, then product), one entry each: the table
             # is A by columns, rebuilt when asked for (:attr:`inputs`) rather than held (at
-            # 1e6 products its 20M rows are 1.5 GiB, the largest thing a plan would keep)
+            # 1e6 × 2 its 40M rows are 1.5 GiB, the largest thing a plan would keep)
             self._inputs = None
         B = sp.csc_array((out, (tp, np.arange(m))), shape=(n, m))
         rk = self._code("resource_use", "resource", "resources")
