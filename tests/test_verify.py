@@ -62,6 +62,31 @@ def test_verify_fails_when_one_activity_is_altered(planned, tmp_path):
     assert r.exit_code == 1 and r.output.startswith("FAIL")
 
 
+@pytest.mark.parametrize("file", ["activities.csv", "products.csv", "resources.csv"])
+def test_verify_fails_on_a_row_named_twice(planned, tmp_path, file):
+    """A plan file that names a technique, product or resource twice is not a plan (which
+    row would count?): FAIL naming the file, the id and the line, exit 1."""
+    bundle, out = planned
+    bad = tmp_path / "bad"
+    shutil.copytree(out, bad)
+    df = pd.read_csv(bad / file, dtype=str, keep_default_na=False)
+    pd.concat([df, df.iloc[[1]]]).to_csv(bad / file, index=False)
+    r = runner.invoke(app, ["verify", str(bundle), str(bad)])
+    assert r.exit_code == 1, r.output
+    assert r.output.startswith(f"FAIL: {file} names") and repr(df.iloc[1, 0]) in r.output
+    assert f"line {len(df) + 2}" in r.output
+
+
+def test_verify_fails_when_a_technique_has_no_level(planned, tmp_path):
+    bundle, out = planned
+    bad = tmp_path / "bad"
+    shutil.copytree(out, bad)
+    df = pd.read_csv(bad / "activities.csv", dtype=str, keep_default_na=False)
+    df.drop(index=2).to_csv(bad / "activities.csv", index=False)
+    v = verify(bundle, bad)
+    assert not v.ok and v.line == f"FAIL: activities.csv lacks technique {df.iloc[2, 0]!r}"
+
+
 def test_verify_fails_when_a_binding_resource_is_valued_zero(planned, tmp_path):
     bundle, out = planned
     s = json.loads((out / "summary.json").read_text())
