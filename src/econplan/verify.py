@@ -1,7 +1,8 @@
 """Check a written plan against its bundle from the files alone, without a solver.
 
 This deliberately does not reuse the planner's matrices or certificate code: it joins the
-bundle's tables with the plan's CSVs by id (pandas) and recomputes, for each product, net
+bundle's tables with the plan's CSVs by id (each id looked up as the row it names, sums
+by ``bincount``) and recomputes, for each product, net
 output and the dual inequality of each technique, so that a bug in the planner's linear
 algebra cannot hide itself. DESIGN.md, "The certificate", defines what is checked:
 
