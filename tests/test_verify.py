@@ -77,6 +77,18 @@ def test_verify_fails_on_a_row_named_twice(planned, tmp_path, file):
     assert f"line {len(df) + 2}" in r.output
 
 
+def test_verify_reads_plan_columns_by_name(planned, tmp_path):
+    """Another tool may write the plan's columns in another order: same verdict."""
+    bundle, out = planned
+    moved = tmp_path / "moved"
+    shutil.copytree(out, moved)
+    for file in ("activities.csv", "products.csv", "resources.csv"):
+        df = pd.read_csv(moved / file, dtype=str, keep_default_na=False)
+        df[df.columns[::-1]].to_csv(moved / file, index=False)
+    assert verify(bundle, moved).line == verify(bundle, out).line
+    assert verify(bundle, moved).ok
+
+
 def test_verify_fails_when_a_technique_has_no_level(planned, tmp_path):
     bundle, out = planned
     bad = tmp_path / "bad"

@@ -84,13 +84,13 @@ def verify(bundle: str | Path, plan_dir: str | Path, tol: float = 1e-6) -> Verdi
     prod = _read_plan_csv(plan_dir, "products.csv", ["product", "valuation", "fulfilment_dual"])
     res = _read_plan_csv(plan_dir, "resources.csv", ["resource", "valuation"])
 
-    for name, df in (("activities.csv", act), ("products.csv", prod),
-                     ("resources.csv", res)):
-        again = df.iloc[:, 0].duplicated().to_numpy()
+    for name, df, key in (("activities.csv", act, "technique"),
+                          ("products.csv", prod, "product"), ("resources.csv", res, "resource")):
+        again = df[key].duplicated().to_numpy()
         if again.any():
             i = int(np.argmax(again))
-            return Verdict(False, f"FAIL: {name} names {df.columns[0]} "
-                           f"{df.iloc[i, 0]!r} twice (line {i + 2})")
+            return Verdict(False, f"FAIL: {name} names {key} {df[key].iloc[i]!r} twice "
+                           f"(line {i + 2})")
     # every id of the tables and of the plan's CSVs as the row it names (Arrow lookups; at
     # 1e6 x 2, pandas joins on the 40M input ids took 60 s and 9 GiB)
     tech = economy.techniques
