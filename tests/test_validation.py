@@ -778,11 +778,17 @@ def test_load_frees_the_tables_as_read_before_the_productivity_check(monkeypatch
         seen.append(sum(r() is not None for r in refs))
         return check(economy)
 
+    released: list[int] = []
     monkeypatch.setattr(bundle, "read_tables", reading)
     monkeypatch.setattr(values, "check_productive", checking)
+    monkeypatch.setattr(memory, "release_freed_memory", lambda: released.append(len(seen)))
     economy = econplan.load(EXAMPLE)
     assert refs and seen == [0]
     assert economy.n_products > 0
+    assert released == []  # a small bundle: not worth a collection and a trim
+    monkeypatch.setattr(econplan, "RELEASE_ABOVE_ROWS", 10)
+    econplan.load(EXAMPLE)
+    assert released == [1]  # before the second load's check
     if sys.platform.startswith("linux"):
         assert memory._malloc_trim()  # glibc: the freed pages go back to the OS
 

@@ -26,6 +26,11 @@ __all__ = [
 ]
 
 
+#: bundles with more table rows than this hand the memory their reading freed back to the OS
+#: (:func:`econplan.memory.release_freed_memory`) before the productivity check
+RELEASE_ABOVE_ROWS = 1_000_000
+
+
 def load(path: str | Path) -> Economy:
     """Read a bundle folder (CSV or Parquet) into a validated :class:`Economy`.
 
@@ -51,8 +56,10 @@ def load(path: str | Path) -> Economy:
                                   check_productive=False)
     # the tables as read (1.5 GiB of inputs at 1e6 × 2) go before the productivity check,
     # the loading's peak: the Economy holds its own validated copies
+    rows = sum(len(df) for df in tables.values())
     del tables
-    release_freed_memory()
+    if rows > RELEASE_ABOVE_ROWS:  # ~0.05 s or more: not for every small bundle a service reads
+        release_freed_memory()
     check_productive(economy)
     economy.source = str(folder.resolve())
     return economy
