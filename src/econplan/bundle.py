@@ -372,12 +372,6 @@ def _numbers(arr: pa.Array | None, col: Column, n: int, file: str,
 # --------------------------------------------------------------------------- writing
 
 
-def _fmt_float(x: float) -> str:
-    if x != x:  # NaN → empty (capacity: none)
-        return ""
-    return repr(float(x))
-
-
 def write_tables(meta: dict, tables: Tables, path: str | Path, format: str = "csv") -> Path:
     """Write ``meta`` and ``tables`` as a bundle folder at ``path`` (atomically)."""
     path = Path(path)
@@ -400,16 +394,211 @@ def write_bundle(economy: Economy, path: str | Path, format: str = "csv") -> Pat
     return write_tables(economy.meta, economy.tables, path, format)
 
 
-def write_csv(df: pd.DataFrame, path: Path) -> None:
-    """Write a frame as UTF-8 CSV with round-trip floats (``repr``) and empty for NaN."""
-    out = {}
-    for c in df.columns:
-        col = df[c]
-        if pd.api.types.is_float_dtype(col):
-            out[c] = [_fmt_float(x) for x in col.to_numpy()]
+_CSV_CHUNK_ROWS = 1 << 20  # rows formatted and written per pass (bounds memory)
+_NEEDS_QUOTES = b',"\r\n'  # a field containing any of these is quoted
+
+
+def _ls(value: str) -> pa.Scalar:
+    return pa.scalar(value, pa.large_string())
+
+
+def _cat(*parts: pa.Array | pa.Scalar) -> pa.Array:
+    """Element-wise concatenation of large_string arrays/scalars."""
+    return pc.binary_join_element_wise(*parts, _ls(""))
+
+
+def _replace(out: pa.Array, mask: np.ndarray, values: pa.Array) -> pa.Array:
+    """``out`` with the entries where ``mask`` is set replaced by ``values`` (in order)."""
+    return pc.replace_with_mask(out, pa.array(mask, pa.bool_()), values)
+
+
+def _float_fields(x: np.ndarray) -> pa.Array:
+    """Python ``repr`` of every float64 as a large_string array, ``""`` where NaN.
+
+    Arrow's float→string cast gives the same shortest round-trip digits as ``repr`` but
+    its own choice of notation (``1`` for ``1.0``, ``1e+15``, ``0.00001``, ``1e-7``); the
+    entries whose notation differs are rewritten into ``repr``'s (fixed point for
+    1e-4 ≤ |x| < 1e16, with at least one decimal; else ``d[.ddd]e±XX``).
+    """
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    nan = np.isnan(x)
+    s = pc.cast(pa.array(x, mask=nan), pa.large_string())
+    a = np.abs(x)
+    zero = a == 0
+    with np.errstate(invalid="ignore"):
+        fixed = (a >= 1e-4) & (a < 1e16)  # repr's fixed-point range (NaN: False)
+        integral = x == np.trunc(x)
+    has_e = _contains(s, b"e")
+    add_dot = fixed & ~has_e & integral & ~zero  # Arrow's '12' → '12.0'
+    redo = np.isfinite(x) & ~zero & (has_e | ~fixed)
+    groups = []  # (mask, replacement text for the entries of mask, in order)
+    if nan.any():
+        groups.append((nan, pa.repeat(_ls(""), int(nan.sum()))))
+    if zero.any():  # '0.0' / '-0.0', whatever Arrow wrote
+        groups.append((zero, pc.if_else(pa.array(np.signbit(x[zero])), _ls("-0.0"),
+                                        _ls("0.0"))))
+    if add_dot.any():
+        groups.append((add_dot, _cat(s.filter(pa.array(add_dot)), _ls(".0"))))
+    if redo.any():
+        groups.append((redo, _rewrite_repr(s.filter(pa.array(redo)), fixed[redo])))
+    if not groups:
+        return s
+    if len(groups) == 1:
+        mask, values = groups[0]
+    else:  # one pass over the column: merge the (disjoint) groups in row order
+        mask = np.logical_or.reduce([m for m, _ in groups])
+        rows = np.concatenate([np.flatnonzero(m) for m, _ in groups])
+        values = pa.concat_arrays([v for _, v in groups]).take(np.argsort(rows, kind="stable"))
+    return _replace(s, mask, values)
+
+
+def _string_bytes(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets, data) of a large_string array as numpy views; ``data[offsets[i]:
+    offsets[i + 1]]`` are the UTF-8 bytes of entry ``i`` (empty for null)."""
+    _, offsets, data = arr.buffers()
+    off = np.frombuffer(offsets, dtype=np.int64, count=len(arr) + 1, offset=arr.offset * 8)
+    raw = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
+    return off, raw
+
+
+def _contains(arr: pa.Array, chars: bytes) -> np.ndarray:
+    """Boolean mask: which entries of a large_string array contain any of the ASCII
+    ``chars`` (a byte scan; much faster than a regex over many short strings)."""
+    off, raw = _string_bytes(arr)
+    data = raw[int(off[0]):int(off[-1])]
+    hit = data == chars[0]
+    for c in chars[1:]:
+        hit |= data == c
+    mask = np.zeros(len(arr), dtype=bool)
+    pos = np.flatnonzero(hit)
+    if len(pos):
+        mask[np.searchsorted(off, pos + off[0], side="right") - 1] = True
+    return mask
+
+
+def _string_matrix(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """A large_string array as a left-aligned, zero-padded byte matrix, and the lengths."""
+    off, raw = _string_bytes(arr)
+    n = np.diff(off)
+    width = int(n.max()) if len(n) else 0
+    mat = np.zeros((len(n), width), dtype=np.uint8)
+    mat[np.arange(width) < n[:, None]] = raw[int(off[0]):int(off[-1])]  # row-major order
+    return mat, n
+
+
+def _rewrite_repr(s: pa.Array, fixed: np.ndarray) -> pa.Array:
+    """Rewrite finite non-zero numbers written as ``[-]digits[.digits][e±N]`` in ``repr``
+    notation: fixed point where ``fixed`` is set, else ``d[.ddd]e±XX``.
+
+    Vectorised over a byte matrix: per row find the sign, the first and last significant
+    digit, the '.' and the exponent; rows alike in all of these share one layout and are
+    rewritten together by column slicing.
+    """
+    mat, n = _string_matrix(s)
+    m, width = mat.shape
+    col = np.arange(width)
+    is_e = mat == ord("e")
+    epos = np.where(is_e.any(1), is_e.argmax(1), n).astype(np.int32)  # end of mantissa
+    is_dot = (mat == ord(".")) & (col < epos[:, None])
+    dpos = np.where(is_dot.any(1), is_dot.argmax(1), epos)  # end of the integer part
+    sig = (mat >= ord("1")) & (mat <= ord("9")) & (col < epos[:, None])
+    first = sig.argmax(1)
+    last = width - 1 - sig[:, ::-1].argmax(1)
+    # exponent after 'e': [+-] and up to 3 digits (0 if no 'e')
+    exp = np.zeros(m, dtype=np.int64)
+    if is_e.any():
+        take = np.minimum(epos[:, None] + np.arange(1, 6, dtype=np.int32), width - 1)
+        tail = np.take_along_axis(mat, take, axis=1).astype(np.int64)
+        for k in range(1, 5):
+            exp = np.where(epos + 1 + k < n, exp * 10 + tail[:, k] - ord("0"), exp)
+        exp = np.where(tail[:, 0] == ord("-"), -exp, exp)
+    e10 = np.where(first < dpos, dpos - 1 - first, dpos - first) + exp
+    neg = mat[:, 0] == ord("-")
+    # one layout per distinct (sign, first, '.', last, exponent, notation)
+    # (positions < 64: Arrow writes at most 24 characters for a float64)
+    key = ((((neg * 64 + first) * 64 + dpos) * 64 + last) * 1024 + (e10 + 512)) * 2 + fixed
+    order = np.argsort(key, kind="stable")
+    starts = np.flatnonzero(np.diff(key[order], prepend=-1))
+    out = np.zeros((m, width + 24), dtype=np.uint8)
+    size = np.zeros(m, dtype=np.int64)
+    for a, b in zip(starts, [*starts[1:], m], strict=True):
+        rows = order[a:b]
+        r = rows[0]
+        f, d, la, e = int(first[r]), int(dpos[r]), int(last[r]), int(e10[r])
+        sub = mat[rows]
+        digits = (np.concatenate([sub[:, f:d], sub[:, d + 1:la + 1]], axis=1)
+                  if f < d < la else sub[:, f:la + 1])
+        nd = digits.shape[1]
+        parts: list = [b"-"] if neg[r] else []
+        if fixed[r] and e < 0:
+            parts += [b"0." + b"0" * (-e - 1), digits]
+        elif fixed[r]:
+            parts += [digits[:, :e + 1], b"0" * (e + 1 - nd), b".",
+                      digits[:, e + 1:] if nd > e + 1 else b"0"]
         else:
-            out[c] = col.astype(str).to_numpy()
-    pd.DataFrame(out, columns=list(df.columns)).to_csv(path, index=False, lineterminator="\n")
+            parts += [digits[:, :1], b"." if nd > 1 else b"", digits[:, 1:],
+                      b"e%+03d" % e]
+        parts = [np.frombuffer(q, np.uint8) if isinstance(q, bytes) else q for q in parts]
+        text = np.empty((len(rows), sum(q.shape[-1] for q in parts)), dtype=np.uint8)
+        p = 0
+        for q in parts:
+            text[:, p:p + q.shape[-1]] = q
+            p += q.shape[-1]
+        out[rows, :p] = text
+        size[rows] = p
+    data = out[np.arange(out.shape[1]) < size[:, None]]
+    offsets = np.zeros(m + 1, dtype=np.int64)
+    np.cumsum(size, out=offsets[1:])
+    return pa.LargeStringArray.from_buffers(m, pa.py_buffer(offsets), pa.py_buffer(data))
+
+
+def _csv_fields(col: pd.Series) -> pa.Array:
+    """One column as CSV field text (large_string, no nulls, quoted where needed)."""
+    dtype = col.dtype
+    if pd.api.types.is_float_dtype(dtype):
+        x = col.to_numpy(dtype=np.float64, na_value=np.nan)
+        return _float_fields(x)
+    if isinstance(dtype, np.dtype) and dtype.kind == "b":
+        return pc.if_else(pa.array(col.to_numpy()), _ls("True"), _ls("False"))
+    if isinstance(dtype, np.dtype) and dtype.kind in "iu":
+        return pc.cast(pa.array(col.to_numpy()), pa.large_string())
+    arr = pa.array(col.astype(str), from_pandas=True)  # as before: str(value), missing → empty
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    arr = pc.cast(arr, pa.large_string()).fill_null(_ls(""))
+    quote = _contains(arr, _NEEDS_QUOTES)
+    if quote.any():
+        sub = arr.filter(pa.array(quote))
+        sub = _cat(_ls('"'), pc.replace_substring(sub, '"', '""'), _ls('"'))
+        arr = _replace(arr, quote, sub)
+    return arr
+
+
+def write_csv(df: pd.DataFrame, path: str | Path) -> None:
+    """Write a frame as CSV: UTF-8, header row, ``,`` and ``\\n``, no index.
+
+    Floats are written as Python ``repr`` (round-trip exact; ``inf``/``-inf``), NaN as an
+    empty field; bools as ``True``/``False``; anything else as ``str`` of the value, missing
+    as empty. Fields containing ``,``, ``"``, ``\\n`` or ``\\r`` are quoted (``"`` doubled).
+    """
+    header = io.StringIO()
+    csv.writer(header, lineterminator="\n").writerow(list(df.columns))
+    n, ncols = df.shape
+    with open(path, "wb") as fh:
+        fh.write(header.getvalue().encode("utf-8"))
+        if ncols == 0:  # as before: no columns, no rows
+            return
+        for start in range(0, n, _CSV_CHUNK_ROWS):
+            part = df.iloc[start:start + _CSV_CHUNK_ROWS]
+            cols = [_csv_fields(part.iloc[:, j]) for j in range(ncols)]
+            if ncols == 1:  # an empty line would read as no row: write "" instead
+                cols[0] = pc.if_else(pc.equal(cols[0], _ls("")), _ls('""'), cols[0])
+            rows = pc.binary_join_element_wise(*cols, _ls(",")) if ncols > 1 else cols[0]
+            text = pc.binary_join(pa.LargeListArray.from_arrays(
+                pa.array([0, len(rows)], pa.int64()), rows), _ls("\n"))
+            off, raw = _string_bytes(text)
+            fh.write(memoryview(raw[int(off[0]):int(off[1])]))
+            fh.write(b"\n")
 
 
 def _toml_str(s: str) -> str:
