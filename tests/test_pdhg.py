@@ -179,7 +179,8 @@ def test_default_solver_by_measured_size():
         return SimpleNamespace(n_products=n, n_techniques=m, cap=cap)
 
     assert default_solver(eco(1000, 2000, 10)) == "highs"  # small: exact vertex
-    assert default_solver(eco(2500, 5000, 10)) == "fast"  # alternatives and capacities
+    assert default_solver(eco(2500, 5000, 10)) == "portfolio"  # alternatives and capacities
+    assert default_solver(eco(30_000, 60_000, 10)) == "fast"  # ... beyond RACE_UNTIL
     assert default_solver(eco(2500, 5000, 0)) == "highs"  # alternatives, no capacities
     assert default_solver(eco(5000, 5000, 100)) == "highs"  # capacities, no alternatives
     assert default_solver(eco(30_000, 30_000, 0)) == "fast"  # large

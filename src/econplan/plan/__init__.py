@@ -23,6 +23,7 @@ from .base import (
 )
 from .firstorder import PdhgSolver
 from .highs import HighsSolver
+from .portfolio import PortfolioSolver
 from .result import Plan
 from .scipy_backend import ScipySolver
 
@@ -35,7 +36,7 @@ __all__ = [
 ]
 
 SOLVERS: dict[str, Solver] = {"highs": HighsSolver(), "scipy": ScipySolver(),
-                               "pdhg": PdhgSolver()}
+                               "pdhg": PdhgSolver(), "portfolio": PortfolioSolver()}
 try:  # the structured first-order backend (issue 5) when present
     from .fast import FastSolver
 
@@ -53,13 +54,25 @@ FAST_ABOVE = 20_000
 #: ``fast`` is the default above this many techniques for such economies.
 FAST_ABOVE_WITH_CAPACITIES = 4_000
 
+#: ...but the size alone does not say which backend is faster for such an economy (sparser
+#: economies than the generated ones flip the order; :mod:`econplan.plan.portfolio`), so
+#: between these numbers of techniques the default races ``fast`` and ``highs`` on the two
+#: cores and keeps the first certified answer. Above ``RACE_UNTIL`` HiGHS's factorisations
+#: would only take memory from ``fast``.
+RACE_ABOVE = 2_000
+RACE_UNTIL = 50_000
+
 
 def default_solver(economy: Economy) -> str:
-    """``fast`` above the measured sizes where HiGHS's simplex becomes slow, else ``highs``."""
+    """``fast`` above the measured sizes where HiGHS's simplex becomes slow, else ``highs``;
+    for economies with alternatives and capacities of middling size, ``portfolio`` (both
+    raced)."""
     if "fast" not in SOLVERS:
         return "highs"
     m = economy.n_techniques
     hard = m > economy.n_products and bool(np.isfinite(np.asarray(economy.cap)).any())
+    if hard and RACE_ABOVE < m <= RACE_UNTIL:
+        return "portfolio"
     if m > FAST_ABOVE or (hard and m > FAST_ABOVE_WITH_CAPACITIES):
         return "fast"
     return "highs"
