@@ -724,8 +724,8 @@ def write_markdown(data: dict) -> None:
         "built by columns from them (load 65 s -> 43 s). Left: the solver ~60 s, writing the "
         "CSVs ~20 s (a Python repr per float, kept for exact round trips; session 11: "
         "Arrow's shortest round-trip cast, re-laid out in repr notation, byte-identical "
-        "files, 2e6 rows 12.3 s -> 2.0 s, not yet re-run in this case), and `econplan "
-        "verify` on the files takes ~2 minutes at this size.", "",
+        "files, 2e6 rows 12.3 s -> 2.0 s: the whole CLI run 139 s -> 130 s), and `econplan "
+        "verify` on the files takes ~70 s at this size (session 10: ~2 minutes).", "",
         "Which exact backend for a middling economy with alternatives and capacities "
         "(bench/sparse_random.py, session 11): on random sparse economies (not econplan's "
         "generator; <= 8 inputs per technique) of 1,550-2,900 products and 3,300-5,800 "
