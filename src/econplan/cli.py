@@ -139,7 +139,8 @@ def plan(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the plan files.")],
     objective: Annotated[str, typer.Option(help="fulfilment | min-labour")] = "fulfilment",
     solver: Annotated[str | None,
-                      typer.Option(help="highs | scipy | fast | pdhg (default: by size)")]
+                      typer.Option(help="highs | scipy | fast | pdhg | portfolio (default: by "
+                                        "size)")]
     = None,
     report: Annotated[bool, typer.Option(help="Write report.html.")] = True,
     dask: Annotated[str | None, typer.Option(
