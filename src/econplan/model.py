@@ -138,8 +138,7 @@ class Economy:
                 raise BundleError(files[name], "has no rows; at least 1 required", line=2)
         _check_keys(t, files)
         codes = _check_references(t, files, meta)
-        _check_entry_keys(t, files, codes)
-        t, codes = _canonical_order(t, meta, codes)
+        t, codes = _canonical_order(t, meta, codes, files)
         economy = cls(meta, t, files, codes)
         economy._check_needs_producible()
         if check_productive:
@@ -452,7 +451,7 @@ def _check_keys(t: Tables, files: Mapping[str, str]) -> None:
                     raise BundleError(files[name], "empty; an id is required", line=_line(df, i),
                                       field=col.name)
         if all(_kind(spec, k).startswith("ref:") for k in spec.key):
-            continue  # entries named by references: _check_entry_keys, on their codes
+            continue  # entries named by references: _canonical_order, on their codes
         dup = df.duplicated(list(spec.key), keep="first").to_numpy()
         if dup.any():
             raise _duplicate_error(df, spec, files[name], int(np.argmax(dup)))
@@ -471,24 +470,6 @@ def _duplicate_error(df: pd.DataFrame, spec: Any, file: str, i: int) -> BundleEr
     return BundleError(file, f"duplicate {what} {key!r} (first at line {_line(df, first)})",
                        line=_line(df, i),
                        field=spec.key[0] if len(spec.key) == 1 else "/".join(spec.key))
-
-
-def _check_entry_keys(t: Tables, files: Mapping[str, str], codes: Codes) -> None:
-    """Repeated entries (inputs, resource uses, needs) found on the rows their ids name:
-    integers, not the 40M id strings of a 1e6 × 2 economy's inputs."""
-    for name in TABLE_ORDER:
-        spec = TABLES[name]
-        df = t[name]
-        if len(df) < 2 or not all(_kind(spec, k).startswith("ref:") for k in spec.key):
-            continue
-        key = np.zeros(len(df), dtype=np.int64)
-        for k in spec.key:
-            key = key * len(t[_kind(spec, k)[4:]]) + codes[name, k]
-        order = np.argsort(key, kind="stable")
-        ordered = key[order]
-        again = ordered[1:] == ordered[:-1]
-        if again.any():  # the first row, in file order, whose key an earlier row has
-            raise _duplicate_error(df, spec, files[name], int(order[1:][again].min()))
 
 
 def _check_references(t: Tables, files: Mapping[str, str], meta: dict) -> Codes:
@@ -536,9 +517,11 @@ def _check_references(t: Tables, files: Mapping[str, str], meta: dict) -> Codes:
     return found
 
 
-def _canonical_order(t: Tables, meta: dict, codes: Codes) -> tuple[Tables, Codes]:
+def _canonical_order(t: Tables, meta: dict, codes: Codes,
+                     files: Mapping[str, str]) -> tuple[Tables, Codes]:
     """Sort rows by key so that row order in the files never changes a result; return the
-    sorted tables and the references' codes into the sorted tables.
+    sorted tables and the references' codes into the sorted tables. A repeated entry (the
+    same key twice in inputs, resource uses or needs) is bad input, found on the same sort.
 
     Products and techniques by id; resources: labour first (the first row of resources.csv
     unless economy.toml names it), then the others by id; entries (inputs, resource uses,
@@ -561,6 +544,7 @@ def _canonical_order(t: Tables, meta: dict, codes: Codes) -> tuple[Tables, Codes
         spec = TABLES[name]
         keys = [rank[_kind(spec, k)[4:]][codes[name, k]] for k in spec.key]
         order[name] = np.lexsort(keys[::-1]) if len(t[name]) else np.zeros(0, np.int64)
+        _check_repeats(t[name], spec, files[name], keys, order[name])
     place = {name: _inverse(order[name]) for name in ("products", "techniques", "resources")}
     out: Tables = {}
     for name in TABLE_ORDER:
@@ -575,6 +559,21 @@ def _canonical_order(t: Tables, meta: dict, codes: Codes) -> tuple[Tables, Codes
     moved = {(name, col): place[_kind(TABLES[name], col)[4:]][code[order[name]]]
              for (name, col), code in codes.items()}
     return out, moved
+
+
+def _check_repeats(df: pd.DataFrame, spec: Any, file: str, keys: list[np.ndarray],
+                   order: np.ndarray) -> None:
+    """Raise for the first row, in file order, whose key (``keys``: the rows its ids name,
+    integers rather than the 40M id strings of a 1e6 × 2 economy's inputs) an earlier row
+    has. ``order`` sorts the keys stably, so equal keys are neighbours in file order."""
+    if len(order) < 2:
+        return
+    again = np.ones(len(order) - 1, dtype=bool)
+    for key in keys:
+        ordered = key[order]
+        again &= ordered[1:] == ordered[:-1]
+    if again.any():
+        raise _duplicate_error(df, spec, file, int(order[1:][again].min()))
 
 
 def _inverse(permutation: np.ndarray) -> np.ndarray:
