@@ -595,9 +595,8 @@ def write_csv(df: pd.DataFrame, path: str | Path) -> None:
                 cols[0] = pc.if_else(pc.equal(cols[0], _ls("")), _ls('""'), cols[0])
             rows = pc.binary_join_element_wise(*cols, _ls(",")) if ncols > 1 else cols[0]
             text = pc.binary_join(pa.LargeListArray.from_arrays(
-                pa.array([0, len(rows)], pa.int64()), rows), _ls("\n"))
-            off, raw = _string_bytes(text)
-            fh.write(memoryview(raw[int(off[0]):int(off[1])]))
+                pa.array([0, len(rows)], pa.int64()), rows), _ls("\n"))[0]
+            fh.write(text.as_buffer())  # as model._hash_joined reads its join
             fh.write(b"\n")
 
 
