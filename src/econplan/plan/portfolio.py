@@ -14,7 +14,9 @@ So the default (:func:`econplan.plan.default_solver`) for such economies between
 in a fresh Python process (safe inside a threaded server; ~1 s of imports), and keeps the
 first that ends *definitively* — optimal (its certificate is checked again by the Plan as for
 any backend) or infeasible; the other is stopped. When neither is definitive within the time
-limit, the better of what they returned is kept (a plan before no plan, then the smaller gap).
+limit, the better of what they returned is kept (a plan before no plan, then a time limit
+before an error, then the order of :data:`CONTESTANTS`). HiGHS starts :data:`HEAD_START`
+seconds after ``fast``, so plans that come quickly do not pay for the race.
 
 The price of the race: which backend answers first is a matter of timing, so where the optimum
 is not unique two runs can return different optimal plans (same t* and a valid certificate;
@@ -62,7 +64,6 @@ def race(problem: PlanProblem, options: SolverOptions,
     ``head_start`` seconds after the one before it (and at once when those have all ended
     undecided), so the answers that come quickly are not slowed by the race."""
     start = time.perf_counter()
-    child_opts = SolverOptions(**{**options.__dict__, "progress": False, "threads": 1})
     limit = options.time_limit if math.isfinite(options.time_limit) else None
     results: list[SolverResult] = []
     winner: SolverResult | None = None
@@ -71,8 +72,9 @@ def race(problem: PlanProblem, options: SolverOptions,
 
         def launch(name: str) -> None:
             # a later start has that much less of the time limit
-            opts = SolverOptions(**{**child_opts.__dict__, "time_limit": max(
-                options.time_limit - (time.perf_counter() - start), 1.0)})
+            opts = SolverOptions(**{**options.__dict__, "progress": False, "threads": 1,
+                                    "time_limit": max(options.time_limit
+                                                      - (time.perf_counter() - start), 1.0)})
             job = Path(d) / f"{name}.job"
             job.write_bytes(pickle.dumps((problem, opts), protocol=pickle.HIGHEST_PROTOCOL))
             out = Path(d) / f"{name}.pickle"
