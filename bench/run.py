@@ -50,6 +50,9 @@ CASES: dict[str, tuple[str, bool]] = {
     "plan_1e5_dask": ("plan, 1e5 x 2 on a 2-worker Dask LocalCluster vs one process", False),
     "minlabour_1e4x2_caps": ("min-labour, 1e4 x 2 with capacities, targets x 0.87, vs HiGHS",
                              False),
+    "warm_1e4x2_caps": ("plan, 1e4 x 2 with capacities and floors after every target and floor "
+                        "moved by up to +-1 %: warm start from the previous plan vs cold",
+                        False),
 }
 
 
@@ -216,6 +219,44 @@ def side_plan(n: int, K: int, caps: bool, floors: bool, which: str,
         out.update(_highs_pdlp(pb))
     elif which == "ortools_pdlp":
         out.update(_ortools_pdlp(pb))
+    return out
+
+
+def _needs_moved(pb, eps: float = 0.01, seed: int = 1):
+    """``pb`` with every target and floor scaled by a factor in [1 − eps, 1 + eps] (seeded):
+    the small change between two plans of the participation loop."""
+    import dataclasses
+
+    import numpy as np
+
+    f = 1 + eps * np.random.default_rng(seed).uniform(-1, 1, pb.n)
+    return dataclasses.replace(pb, y=pb.y * f, ymin=pb.ymin * f)
+
+
+def side_warm(n: int, K: int, caps: bool, floors: bool, which: str) -> dict:
+    """The plan after the needs moved (:func:`_needs_moved`), warm-started from the optimal
+    plan before the move (solved first, not timed), or cold."""
+    from econplan.plan.base import SolverOptions
+    from econplan.plan.fast import FastSolver
+
+    pb = _plan_problem(n, K, caps, floors)
+    pb1 = _needs_moved(pb)
+    limit = float(os.environ.get("ECONPLAN_BENCH_SOLVE_LIMIT", "600"))
+    out: dict = {}
+    ws = None
+    if which == "econplan":
+        r0 = FastSolver().solve(pb, SolverOptions(time_limit=limit))
+        out["before"] = {"t": r0.t, "status": r0.status.value, "seconds": r0.seconds}
+        ws = r0
+        out["method"] = "fast, warm start from the plan before the change"
+    else:
+        out["method"] = "fast, cold start (econplan's default route)"
+    t = time.perf_counter()
+    r = FastSolver().solve(pb1, SolverOptions(time_limit=limit, warm_start=ws))
+    out["seconds"] = time.perf_counter() - t
+    out.update(t=r.t, status=r.status.value, iterations=r.iterations,
+               solver_version=r.solver_version)
+    out.update(_certificate(pb1, r))
     return out
 
 
@@ -403,6 +444,8 @@ SIDES = {
         ("econplan", lambda: side_plan(10_000, 2, True, False, "econplan", "min-labour")),
         ("highs", lambda: side_plan(10_000, 2, True, False, "highs", "min-labour")),
     ],
+    "warm_1e4x2_caps": [("econplan", lambda: side_warm(10_000, 2, True, True, "econplan")),
+                        ("cold", lambda: side_warm(10_000, 2, True, True, "cold"))],
     "plan_1e5x2_caps": [
         ("econplan", lambda: side_plan(100_000, 2, True, False, "econplan")),
         ("highs_pdlp", lambda: side_plan(100_000, 2, True, False, "highs_pdlp")),

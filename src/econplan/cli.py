@@ -152,11 +152,18 @@ def plan(
                              "by then ends with status time_limit: its best feasible plan "
                              "and proven bound are written, exit 4 (exit 1 and nothing "
                              "written when it has none).")] = None,
+    warm_start: Annotated[Path | None, typer.Option(
+        "--warm-start", help="Folder of a previous plan (written by econplan plan) to start "
+                             "from, matched by id: after a small change of needs or "
+                             "capacities the first-order route (solvers fast, pdhg, "
+                             "portfolio) finishes sooner; the plan is certified as from a "
+                             "cold start.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Compute the optimal plan with its valuations and certificate.
 
     Example: econplan plan examples/small --out small-plan
+    (again after a change: econplan plan examples/small --out plan2 --warm-start small-plan)
     """
     _state["quiet"] |= quiet
     if objective not in ("fulfilment", "min-labour"):
@@ -166,6 +173,8 @@ def plan(
         if not (time_limit > 0 and time_limit < float("inf")):
             fail(f"--time-limit: {time_limit!r} is not a positive number of seconds", 2)
         options["time_limit"] = float(time_limit)
+    if warm_start is not None:
+        options["warm_start"] = warm_start
     client = None
     if dask is not None:
         solver = solver or "fast"

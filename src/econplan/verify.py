@@ -15,15 +15,14 @@ algebra cannot hide itself. DESIGN.md, "The certificate", defines what is checke
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .errors import BundleError
 from .model import _codes  # id -> row lookups (Arrow); not the planner's matrices
+from .planfiles import read_plan_csv, read_summary
 from .schema import LIMITED_STATUSES
 
 
@@ -37,17 +36,6 @@ class Verdict:
     #: the plan is not optimal (a limit stopped it) but everything else holds: feasible levels,
     #: valid duals, the bound and the gap it reports
     bound_only: bool = False
-
-
-def _read_plan_csv(plan_dir: Path, name: str, columns: list[str]) -> pd.DataFrame:
-    path = plan_dir / name
-    if not path.is_file():
-        raise BundleError(str(path), "required plan file is missing")
-    df = pd.read_csv(path, dtype={columns[0]: str}, keep_default_na=False, na_values=[""])
-    for c in columns:
-        if c not in df.columns:
-            raise BundleError(str(path), "required column is missing", line=1, field=c)
-    return df
 
 
 def _by_row(ids: pd.Series, values: pd.Series, rows_of: pd.Series, fill: float) -> np.ndarray:
@@ -66,23 +54,16 @@ def verify(bundle: str | Path, plan_dir: str | Path, tol: float = 1e-6) -> Verdi
 
     plan_dir = Path(plan_dir)
     economy = econplan.load(bundle)
-    spath = plan_dir / "summary.json"
-    if not spath.is_file():
-        raise BundleError(str(spath), "required plan file is missing")
-    try:
-        summary = json.loads(spath.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise BundleError(str(spath), f"not valid JSON: {e}") from None
+    summary = read_summary(plan_dir)
     if summary.get("inputs_sha256") != economy.sha256:
         return Verdict(False, "FAIL: the plan was made from a different bundle (inputs_sha256)")
     status = summary.get("status")
     limited = status in LIMITED_STATUSES
     if status != "optimal" and not limited:
         return Verdict(False, f"FAIL: plan status is {status!r}, not optimal")
-    act = _read_plan_csv(plan_dir, "activities.csv",
-                         ["technique", "level", "valuation"])
-    prod = _read_plan_csv(plan_dir, "products.csv", ["product", "valuation", "fulfilment_dual"])
-    res = _read_plan_csv(plan_dir, "resources.csv", ["resource", "valuation"])
+    act = read_plan_csv(plan_dir, "activities.csv", "technique", ["level", "valuation"])
+    prod = read_plan_csv(plan_dir, "products.csv", "product", ["valuation", "fulfilment_dual"])
+    res = read_plan_csv(plan_dir, "resources.csv", "resource", ["valuation"])
 
     for name, df, key in (("activities.csv", act, "technique"),
                           ("products.csv", prod, "product"), ("resources.csv", res, "resource")):

@@ -87,8 +87,12 @@ def make_plan(
     """Solve the plan of ``economy`` and return it with valuations and certificate.
 
     ``objective``: ``fulfilment`` (DESIGN.md's two-stage Kantorovich plan) or ``min-labour``.
-    ``solver``: a key of :data:`SOLVERS`. ``options``: fields of :class:`SolverOptions`.
-    An infeasible plan is returned with ``status == "infeasible"`` and ``blocking`` set.
+    ``solver``: a key of :data:`SOLVERS`. ``options``: fields of :class:`SolverOptions`;
+    ``warm_start`` may be a previous :class:`Plan`, the folder of one written by
+    ``econplan plan`` or a :class:`SolverResult` (:func:`econplan.plan.warm.warm_start_from`:
+    matched by id; backends without :attr:`Capability.WARM_START` start cold, and the plan's
+    message says so). An infeasible plan is returned with ``status == "infeasible"`` and
+    ``blocking`` set.
     """
     name = solver or default_solver(economy)
     if name not in SOLVERS:
@@ -98,6 +102,15 @@ def make_plan(
     need = Capability.MIN_LABOUR if obj == Objective.MIN_LABOUR else Capability.FULFILMENT
     if need not in backend.capabilities:
         raise ValueError(f"solver {name!r} cannot plan objective {objective!r}")
+    note = ""
+    if options.get("warm_start") is not None:
+        from .warm import warm_start_from
+
+        options = dict(options)  # read (and checked) even when the backend cannot use it
+        options["warm_start"] = warm_start_from(economy, options["warm_start"])
+        if Capability.WARM_START not in backend.capabilities:
+            options["warm_start"] = None
+            note = f"warm start not used: solver {name!r} starts cold"
     known = set(SolverOptions.__dataclass_fields__)
     extra = {k: v for k, v in options.items() if k not in known}
     opts = SolverOptions(**{k: v for k, v in options.items() if k in known})
@@ -106,4 +119,6 @@ def make_plan(
     start = time.perf_counter()
     result = backend.solve(economy.problem(obj.value), opts)
     seconds = time.perf_counter() - start
+    if note:
+        result.message = f"{note}. {result.message}" if result.message else note
     return Plan(economy, result, objective=obj.value, seconds=seconds)

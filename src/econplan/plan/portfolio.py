@@ -139,7 +139,9 @@ class PortfolioSolver:
     """``--solver portfolio``: :func:`race` of ``fast`` and ``highs`` (module docstring)."""
 
     name = "portfolio"
-    capabilities = frozenset({Capability.FULFILMENT, Capability.MIN_LABOUR})
+    #: a warm start reaches ``fast`` (HiGHS starts cold)
+    capabilities = frozenset({Capability.FULFILMENT, Capability.MIN_LABOUR,
+                              Capability.WARM_START})
 
     def solve(self, problem: PlanProblem, options: SolverOptions) -> SolverResult:
         return race(problem, options)

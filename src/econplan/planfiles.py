@@ -1,0 +1,67 @@
+"""Reading a written plan back: the tables of DESIGN.md's plan-output contract, typed.
+
+``econplan verify`` (checking a plan from its files) and warm starts (the next plan begun from
+the last one) both read ``activities.csv``, ``products.csv``, ``resources.csv`` and
+``summary.json`` of a plan folder. Bad files give a :class:`BundleError` naming the file, the
+line and the field, as for bundles, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import BundleError
+
+__all__ = ["read_plan_csv", "read_summary"]
+
+
+def read_summary(plan_dir: str | Path) -> dict[str, Any]:
+    """``summary.json`` of the plan in ``plan_dir`` as a dict."""
+    path = Path(plan_dir) / "summary.json"
+    if not path.is_file():
+        raise BundleError(str(path), "required plan file is missing")
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise BundleError(str(path), f"not valid JSON: {e}") from None
+    if not isinstance(summary, dict):
+        raise BundleError(str(path), "not a JSON object")
+    return summary
+
+
+def read_plan_csv(plan_dir: str | Path, name: str, key: str,
+                  numbers: list[str]) -> pd.DataFrame:
+    """Table ``name`` (e.g. ``activities.csv``) of a plan folder: its ``key`` column as
+    strings and the ``numbers`` columns as floats (an empty cell is NaN). Other columns are
+    dropped. Raises :class:`BundleError` for a missing file or column or a value that is not
+    a number (line 1 is the header)."""
+    path = Path(plan_dir) / name
+    if not path.is_file():
+        raise BundleError(str(path), "required plan file is missing")
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise BundleError(str(path), f"not a readable CSV file ({' '.join(str(e).split())})",
+                          line=1) from None
+    df.columns = [str(c).strip() for c in df.columns]
+    for c in [key, *numbers]:
+        if c not in df.columns:
+            raise BundleError(str(path), f"required column is missing (header has: "
+                              f"{', '.join(df.columns)})", line=1, field=c)
+    out = pd.DataFrame({key: df[key].str.strip()})
+    for c in numbers:
+        text = df[c].str.strip()
+        vals = pd.to_numeric(text.where(text != "", "nan"), errors="coerce").to_numpy(float)
+        bad = np.isnan(vals) & (text != "").to_numpy() & ~text.str.lower().isin(
+            ["nan", "+nan", "-nan"]).to_numpy()
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise BundleError(str(path), f"not a number: {text.iloc[i]!r}", line=i + 2,
+                              field=c)
+        out[c] = vals
+    return out
