@@ -180,6 +180,7 @@ class Plan:
             "solver": r.solver,
             "solver_version": r.solver_version,
             "seconds": round(self.seconds, 6),
+            "iterations": int(r.iterations),  # the backend's: simplex pivots or PDHG steps
             "products": e.n_products,
             "techniques": e.n_techniques,
             "resources": e.n_resources,

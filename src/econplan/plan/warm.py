@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from ..model import Economy
     from .result import Plan
 
-__all__ = ["warm_start_from"]
+__all__ = ["warm_start_from", "warm_start_from_tables"]
 
 
 def warm_start_from(economy: Economy, previous: Plan | SolverResult | str | Path
@@ -58,8 +58,8 @@ def warm_start_from(economy: Economy, previous: Plan | SolverResult | str | Path
             and np.array_equal(previous.economy.resource_ids, economy.resource_ids)))
         if same and previous.result.z is not None:
             return previous.result
-        return _matched(economy, previous.activities, previous.products, previous.resources,
-                        previous.objective, previous.result.t)
+        return warm_start_from_tables(economy, previous.activities, previous.products,
+                                      previous.resources, previous.objective, previous.result.t)
     folder = Path(previous)
     if not folder.is_dir():
         from ..errors import BundleError
@@ -70,8 +70,9 @@ def warm_start_from(economy: Economy, previous: Plan | SolverResult | str | Path
     prod = read_plan_csv(folder, "products.csv", "product", ["valuation", "fulfilment_dual"])
     res = read_plan_csv(folder, "resources.csv", "resource", ["valuation"])
     t = summary.get("fulfilment")
-    return _matched(economy, act, prod, res, str(summary.get("objective", "fulfilment")),
-                    float(t) if isinstance(t, int | float) else float("nan"))
+    return warm_start_from_tables(economy, act, prod, res,
+                                  str(summary.get("objective", "fulfilment")),
+                                  float(t) if isinstance(t, int | float) else float("nan"))
 
 
 def _on_rows(ids: pd.Series, values: Any, rows_of: np.ndarray) -> np.ndarray:
@@ -84,8 +85,12 @@ def _on_rows(ids: pd.Series, values: Any, rows_of: np.ndarray) -> np.ndarray:
     return out
 
 
-def _matched(economy: Economy, act: pd.DataFrame, prod: pd.DataFrame, res: pd.DataFrame,
-             objective: str, t: float) -> SolverResult:
+def warm_start_from_tables(economy: Economy, act: pd.DataFrame, prod: pd.DataFrame,
+                           res: pd.DataFrame, objective: str, t: float) -> SolverResult:
+    """:func:`warm_start_from` on a plan's tables as DataFrames with the plan-output columns
+    (``activities``: technique, level, valuation; ``products``: product, valuation,
+    fulfilment_dual; ``resources``: resource, valuation), of a plan of ``objective`` at
+    fulfilment ``t`` (the service keeps its plan versions so)."""
     z = np.maximum(_on_rows(act["technique"], act["level"], economy.technique_ids), 0.0)
     v = np.maximum(_on_rows(act["technique"], act["valuation"], economy.technique_ids), 0.0)
     u = np.maximum(_on_rows(res["resource"], res["valuation"], economy.resource_ids), 0.0)

@@ -45,8 +45,35 @@ def _default(o: Any) -> Any:
     return str(o)
 
 
-def compute_plan(files: dict[str, str], objective: str) -> dict[str, Any]:
-    """Run the core planner on bundle ``files``; returns summary and tables as JSON data."""
+def _warm_start(economy: Any, previous: dict[str, Any] | None) -> Any:
+    """The previous plan version (its stored tables, :func:`econplan.plan.warm.
+    warm_start_from_tables`) as the solver's warm start, or None when there is none or it
+    cannot be used (a plan never fails for its start)."""
+    if not previous:
+        return None
+    import pandas as pd
+
+    from econplan.plan.warm import warm_start_from_tables
+
+    try:
+        return warm_start_from_tables(
+            economy, pd.DataFrame(previous["activities"], columns=["technique", "level",
+                                                                     "valuation"]),
+            pd.DataFrame(previous["products"], columns=["product", "valuation",
+                                                        "fulfilment_dual"]),
+            pd.DataFrame(previous["resources"], columns=["resource", "valuation"]),
+            previous["objective"], float(previous.get("fulfilment") or float("nan")))
+    except (KeyError, TypeError, ValueError) as exc:
+        log.warning("previous plan not usable as a warm start: %s", exc)
+        return None
+
+
+def compute_plan(files: dict[str, str], objective: str,
+                 previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run the core planner on bundle ``files``; returns summary and tables as JSON data.
+    ``previous``: the period's last plan (``activities``, ``products``, ``resources``
+    records, ``objective``, ``fulfilment``), the solver's warm start: after a small change of
+    needs or capacities the next plan starts from it."""
     import econplan
     from econplan.errors import InfeasibleError
 
@@ -55,7 +82,8 @@ def compute_plan(files: dict[str, str], objective: str) -> dict[str, Any]:
             (Path(tmp) / name).write_text(text, encoding="utf-8")
         economy = econplan.load(tmp)
         try:
-            plan = economy.plan(objective=objective)
+            plan = economy.plan(objective=objective,
+                                warm_start=_warm_start(economy, previous))
         except InfeasibleError as e:
             summary = getattr(e, "summary", None) or {"status": "infeasible", "message": str(e)}
             return {
@@ -126,9 +154,22 @@ class PlanRunner:
                 period = store.get_period(s, job.period_id)
                 files = store.plan_inputs(s, period)
                 objective, period_id, actor = job.objective, period.id, job.created_by
+                last = s.scalars(
+                    select(PlanVersion)
+                    .where(PlanVersion.period_id == period_id,
+                           PlanVersion.status.in_(("optimal", "time_limit")))
+                    .order_by(PlanVersion.number.desc())
+                    .limit(1)
+                ).first()
+                previous = None if last is None else {
+                    "objective": last.objective, "fulfilment": last.fulfilment,
+                    "activities": json.loads(last.activities_json or "[]"),
+                    "products": json.loads(last.products_json or "[]"),
+                    "resources": json.loads(last.resources_json or "[]"),
+                }
             inputs_sha = store.files_sha256(files)
             self._progress(job_id, 25, "solving the plan (HiGHS)")
-            result = compute_plan(files, objective)
+            result = compute_plan(files, objective, previous)
             self._progress(job_id, 90, "storing the plan version")
             summary = result["summary"]
             with self.db.write() as s:
