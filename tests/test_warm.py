@@ -115,3 +115,11 @@ def test_bad_warm_start_folder_names_file_line_field(before_after, tmp_path):
     assert r.returncode == 2
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_infeasible_previous_plan_is_named(before_after, tmp_path):
+    e, _, _, _ = before_after
+    (tmp_path / "summary.json").write_text('{"status": "infeasible", "blocking": []}')
+    with pytest.raises(BundleError, match=r"summary\.json, field 'status': warm start: this "
+                                          r"plan has status 'infeasible'"):
+        warm_start_from(e, tmp_path)

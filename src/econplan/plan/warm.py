@@ -66,6 +66,12 @@ def warm_start_from(economy: Economy, previous: Plan | SolverResult | str | Path
 
         raise BundleError(str(folder), "warm start: no plan folder here")
     summary = read_summary(folder)
+    if not (folder / "activities.csv").is_file() and summary.get("status") != "optimal":
+        from ..errors import BundleError
+
+        raise BundleError(str(folder / "summary.json"), f"warm start: this plan has status "
+                          f"{summary.get('status')!r} and no activities to start from",
+                          field="status")
     act = read_plan_csv(folder, "activities.csv", "technique", ["level", "valuation"])
     prod = read_plan_csv(folder, "products.csv", "product", ["valuation", "fulfilment_dual"])
     res = read_plan_csv(folder, "resources.csv", "resource", ["valuation"])
