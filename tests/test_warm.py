@@ -37,6 +37,7 @@ def test_warm_from_folder_same_optimum_fewer_iterations(before_after):
     cold = e1.plan(solver="pdhg")
     warm = e1.plan(solver="pdhg", warm_start=root / "plan0")
     assert cold.ok and warm.ok
+    assert warm.summary["warm_start"] is True and "warm_start" not in cold.summary
     t_ref = reference_t(e1)
     assert abs(warm.fulfilment - t_ref) <= 1e-6 * max(1.0, t_ref)
     assert abs(cold.fulfilment - t_ref) <= 1e-6 * max(1.0, t_ref)
@@ -93,6 +94,7 @@ def test_backend_without_warm_start_says_so(before_after):
     plan = e1.plan(solver="scipy", warm_start=p0)
     assert plan.ok
     assert "warm start not used" in plan.summary["message"]
+    assert plan.summary["warm_start"] is False
 
 
 def test_bad_warm_start_folder_names_file_line_field(before_after, tmp_path):

@@ -229,7 +229,8 @@ def print_plan_summary(p, out: Path) -> None:
                 f"and its bound proven, but it is not certified optimal "
                 f"(gap {s['duality_gap']:.2e}; no plan {beyond} {s['bound']:.6g}).")
     c.print(f"[bold]{e.name}[/] ({e.period}) — {e.n_products} products, "
-            f"{e.n_techniques} techniques, solver {s['solver']} in {s['seconds']:.2f} s")
+            f"{e.n_techniques} techniques, solver {s['solver']} in {s['seconds']:.2f} s"
+            + (" (warm start)" if s.get("warm_start") else ""))
     if s["objective"] == "min-labour":
         c.print(f"  targets met at least labour: {s['labour_cost']:.6g} {e.labour}")
     else:

@@ -121,4 +121,7 @@ def make_plan(
     seconds = time.perf_counter() - start
     if note:
         result.message = f"{note}. {result.message}" if result.message else note
-    return Plan(economy, result, objective=obj.value, seconds=seconds)
+    plan = Plan(economy, result, objective=obj.value, seconds=seconds)
+    if options.get("warm_start") is not None or note:
+        plan.summary["warm_start"] = not note  # a previous plan was given: used, or not
+    return plan
