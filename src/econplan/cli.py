@@ -153,11 +153,10 @@ def plan(
                              "and proven bound are written, exit 4 (exit 1 and nothing "
                              "written when it has none).")] = None,
     warm_start: Annotated[Path | None, typer.Option(
-        "--warm-start", help="Folder of a previous plan (written by econplan plan) to start "
-                             "from, matched by id: after a small change of needs or "
-                             "capacities the first-order route (solvers fast, pdhg, "
-                             "portfolio) finishes sooner; the plan is certified as from a "
-                             "cold start.")] = None,
+        "--warm-start", help="Folder of a previous plan (written by econplan plan), matched "
+                             "by id, to start from after a small change of needs or "
+                             "capacities (solvers highs, fast, pdhg, portfolio; scipy starts "
+                             "cold). The plan is certified as a cold one.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Compute the optimal plan with its valuations and certificate.
