@@ -170,7 +170,10 @@ class HighsSolver(ExactSolver):
         self._configure(h, options)
         self._load(h, lp)
         ws = options.warm_start
-        warm = ws is not None and ws.z is not None and len(ws.z) == m and np.isfinite(ws.t)
+        # (a start that names none of these techniques — another economy's plan — says
+        # nothing about the basis: the crash basis is the better start then)
+        warm = (ws is not None and ws.z is not None and len(ws.z) == m and np.isfinite(ws.t)
+                and bool((np.asarray(ws.z) > 0).any()))
         basis = warm_basis(pb, lp, ws.z, ws.t) if warm else _crash_from_problem(pb)
         if basis is not None and h.setBasis(basis) != highspy.HighsStatus.kOk and warm:
             basis = _crash_from_problem(pb)  # HiGHS refused the warm basis: start as cold
