@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import econplan
@@ -62,7 +63,7 @@ def test_matched_by_id_when_rows_move(before_after):
     tech = e.techniques.iloc[::-1].reset_index(drop=True)
     new = tech.iloc[[0]].copy()
     new["id"] = "brand-new"
-    e2 = e.replace(techniques=__import__("pandas").concat([tech, new], ignore_index=True))
+    e2 = e.replace(techniques=pd.concat([tech, new], ignore_index=True))
     ws = warm_start_from(e2, root / "plan0")
     level = dict(zip(p0.activities["technique"], p0.activities["level"], strict=True))
     rent = dict(zip(p0.activities["technique"], p0.activities["valuation"], strict=True))

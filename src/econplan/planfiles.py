@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 
 from .errors import BundleError
+from .model import _codes  # id -> row lookups (Arrow)
 
-__all__ = ["read_plan_csv", "read_summary"]
+__all__ = ["by_row", "read_plan_csv", "read_summary"]
 
 
 def read_summary(plan_dir: str | Path) -> dict[str, Any]:
@@ -64,4 +65,15 @@ def read_plan_csv(plan_dir: str | Path, name: str, key: str,
             raise BundleError(str(path), f"not a number: {text.iloc[i]!r}", line=i + 2,
                               field=c)
         out[c] = vals
+    return out
+
+
+def by_row(ids: Any, values: Any, rows_of: Any, fill: float) -> np.ndarray:
+    """``values`` placed at the rows of the id column ``rows_of`` that ``ids`` name (``fill``
+    elsewhere; ids not in ``rows_of`` are ignored, a repeated id keeps its last value): a
+    table read by id (a plan's, or a bundle's needs) on an economy's rows."""
+    out = np.full(len(rows_of), fill)
+    rows = _codes(pd.Series(ids, dtype=str), pd.Series(rows_of, dtype=str))
+    known = rows >= 0
+    out[rows[known]] = np.asarray(values, dtype=np.float64)[known]
     return out

@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from .model import _codes  # id -> row lookups (Arrow); not the planner's matrices
-from .planfiles import read_plan_csv, read_summary
+from .planfiles import by_row, read_plan_csv, read_summary
 from .schema import LIMITED_STATUSES
 
 
@@ -36,16 +35,6 @@ class Verdict:
     #: the plan is not optimal (a limit stopped it) but everything else holds: feasible levels,
     #: valid duals, the bound and the gap it reports
     bound_only: bool = False
-
-
-def _by_row(ids: pd.Series, values: pd.Series, rows_of: pd.Series, fill: float) -> np.ndarray:
-    """``values`` placed at the rows of ``rows_of`` that ``ids`` name (``fill`` elsewhere;
-    ids not in ``rows_of`` are ignored, a repeated id keeps its last value)."""
-    out = np.full(len(rows_of), fill)
-    rows = _codes(ids.astype(str), rows_of)
-    known = rows >= 0
-    out[rows[known]] = values.to_numpy(dtype=float)[known]
-    return out
 
 
 def verify(bundle: str | Path, plan_dir: str | Path, tol: float = 1e-6) -> Verdict:
@@ -77,13 +66,13 @@ def verify(bundle: str | Path, plan_dir: str | Path, tol: float = 1e-6) -> Verdi
     tech = economy.techniques
     t_ids, products, r_ids = tech["id"], economy.products["id"], economy.resources["id"]
     n, m, k = len(products), len(t_ids), len(r_ids)
-    z = _by_row(act["technique"], act["level"], t_ids, np.nan)
+    z = by_row(act["technique"], act["level"], t_ids, np.nan)
     if np.isnan(z).any():
         missing = t_ids.iloc[int(np.argmax(np.isnan(z)))]
         return Verdict(False, f"FAIL: activities.csv lacks technique {missing!r}")
     needs = economy.needs
-    y_arr = _by_row(needs["product"], needs["target"], products, 0.0)
-    ymin_arr = _by_row(needs["product"], needs["floor"], products, 0.0)
+    y_arr = by_row(needs["product"], needs["target"], products, 0.0)
+    ymin_arr = by_row(needs["product"], needs["floor"], products, 0.0)
     # net output per product: outputs minus inputs, summed over the tables' rows by id
     tp = _codes(tech["product"], products)
     output = tech["output"].to_numpy(float)
@@ -122,12 +111,12 @@ def verify(bundle: str | Path, plan_dir: str | Path, tol: float = 1e-6) -> Verdi
     primal = float(max(viol))
 
     # duals
-    v = _by_row(act["technique"], act["valuation"], t_ids, np.nan)
+    v = by_row(act["technique"], act["valuation"], t_ids, np.nan)
     v[np.isnan(v)] = 0.0
-    u = _by_row(res["resource"], res["valuation"], r_ids, np.nan)
+    u = by_row(res["resource"], res["valuation"], r_ids, np.nan)
     u[np.isnan(u)] = 0.0
     dual_col = "valuation" if objective == "min-labour" else "fulfilment_dual"
-    p = _by_row(prod["product"], prod[dual_col], products, np.nan)
+    p = by_row(prod["product"], prod[dual_col], products, np.nan)
     p[np.isnan(p)] = 0.0
     # per technique: p_{p(j)} o_j − Σ_i p_i a_ij − Σ_k u_k r_kj − v_j  (≤ c_j for min-labour)
     gain = p[tp] * output

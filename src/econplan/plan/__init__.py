@@ -102,15 +102,15 @@ def make_plan(
     need = Capability.MIN_LABOUR if obj == Objective.MIN_LABOUR else Capability.FULFILMENT
     if need not in backend.capabilities:
         raise ValueError(f"solver {name!r} cannot plan objective {objective!r}")
-    note = ""
+    warm_used: bool | None = None  # None: no previous plan given
     if options.get("warm_start") is not None:
         from .warm import warm_start_from
 
         options = dict(options)  # read (and checked) even when the backend cannot use it
         options["warm_start"] = warm_start_from(economy, options["warm_start"])
-        if Capability.WARM_START not in backend.capabilities:
+        warm_used = Capability.WARM_START in backend.capabilities
+        if not warm_used:
             options["warm_start"] = None
-            note = f"warm start not used: solver {name!r} starts cold"
     known = set(SolverOptions.__dataclass_fields__)
     extra = {k: v for k, v in options.items() if k not in known}
     opts = SolverOptions(**{k: v for k, v in options.items() if k in known})
@@ -119,9 +119,10 @@ def make_plan(
     start = time.perf_counter()
     result = backend.solve(economy.problem(obj.value), opts)
     seconds = time.perf_counter() - start
-    if note:
+    if warm_used is False:
+        note = f"warm start not used: solver {name!r} starts cold"
         result.message = f"{note}. {result.message}" if result.message else note
     plan = Plan(economy, result, objective=obj.value, seconds=seconds)
-    if options.get("warm_start") is not None or note:
-        plan.summary["warm_start"] = not note  # a previous plan was given: used, or not
+    if warm_used is not None:
+        plan.summary["warm_start"] = warm_used
     return plan

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ..model import _codes
-from ..planfiles import read_plan_csv, read_summary
+from ..errors import BundleError
+from ..planfiles import by_row, read_plan_csv, read_summary
 from .base import SolverResult, Status
 
 if TYPE_CHECKING:
@@ -62,13 +62,9 @@ def warm_start_from(economy: Economy, previous: Plan | SolverResult | str | Path
                                       previous.resources, previous.objective, previous.result.t)
     folder = Path(previous)
     if not folder.is_dir():
-        from ..errors import BundleError
-
         raise BundleError(str(folder), "warm start: no plan folder here")
     summary = read_summary(folder)
     if not (folder / "activities.csv").is_file() and summary.get("status") != "optimal":
-        from ..errors import BundleError
-
         raise BundleError(str(folder / "summary.json"), f"warm start: this plan has status "
                           f"{summary.get('status')!r} and no activities to start from",
                           field="status")
@@ -82,13 +78,9 @@ def warm_start_from(economy: Economy, previous: Plan | SolverResult | str | Path
 
 
 def _on_rows(ids: pd.Series, values: Any, rows_of: np.ndarray) -> np.ndarray:
-    """``values`` at the rows of ``rows_of`` that ``ids`` name, 0 elsewhere (and for NaN)."""
-    out = np.zeros(len(rows_of))
-    rows = _codes(pd.Series(ids, dtype=str), pd.Series(rows_of, dtype=str))
-    vals = np.asarray(values, dtype=np.float64)
-    known = rows >= 0
-    out[rows[known]] = np.nan_to_num(vals[known], nan=0.0, posinf=0.0, neginf=0.0)
-    return out
+    """``values`` at the rows of ``rows_of`` that ``ids`` name, 0 elsewhere (and for NaN or
+    an infinite value: no start is better than a wrong one)."""
+    return np.nan_to_num(by_row(ids, values, rows_of, 0.0), nan=0.0, posinf=0.0, neginf=0.0)
 
 
 def warm_start_from_tables(economy: Economy, act: pd.DataFrame, prod: pd.DataFrame,
