@@ -139,7 +139,7 @@ class PortfolioSolver:
     """``--solver portfolio``: :func:`race` of ``fast`` and ``highs`` (module docstring)."""
 
     name = "portfolio"
-    #: a warm start reaches ``fast`` (HiGHS starts cold)
+    #: a warm start reaches both contestants (each backend's own use of it)
     capabilities = frozenset({Capability.FULFILMENT, Capability.MIN_LABOUR,
                               Capability.WARM_START})
 

@@ -4,7 +4,8 @@ When needs, capacities or availabilities change a little between two plans (the 
 loop: consumers' feedback, workplaces' reported output), the last plan's activities and duals
 are close to the next optimum. The first-order route (``fast``/``pdhg``) then starts PDHG from
 them instead of from its structured start, and its first certificate check already runs from a
-near-optimal iterate (measured: bench/RESULTS.md, case warm_1e4x2_caps).
+near-optimal iterate; HiGHS starts from the basis of the old vertex
+(:func:`econplan.plan.highs.warm_basis`). Measured: bench/RESULTS.md, cases ``warm_*``.
 
 The previous plan may be a :class:`~econplan.plan.result.Plan`, a plan folder written by
 ``econplan plan`` (DESIGN.md's plan-output files) or a backend's
