@@ -91,6 +91,9 @@ def side_values(n: int, which: str) -> dict:
         rows = g.R if n < 1_000_000 else g.R[[0]]
         w = _gen(50, 1)
         solve_values(w.A, w.output, w.tech_product, w.R)  # JIT warm-up (numba), not timed
+        from econplan import threaded
+
+        threaded.warm_up()  # the threaded sweep's kernels and pool, not timed
         t = time.perf_counter()
         r = solve_values(g.A, g.output, g.tech_product, rows)
         out["seconds"] = time.perf_counter() - t
@@ -472,8 +475,12 @@ def run_side(case: str, side: str, timeout: float) -> dict:
     """Run one side in a fresh interpreter; returns its JSON dict plus peak memory."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--side", f"{case}:{side}"]
     try:
-        # the solver's own limit leaves room for building the economy inside the side's timeout
-        env = {**os.environ, "ECONPLAN_BENCH_SOLVE_LIMIT": str(max(timeout - 90, 30))}
+        # the solver's own limit leaves room for building the economy inside the side's
+        # timeout; one BLAS thread on both sides: econplan limits itself (econplan.blas:
+        # OpenBLAS's spinning threads slow vector code 2-3x on shared cores), the references
+        # get the same
+        env = {**os.environ, "ECONPLAN_BENCH_SOLVE_LIMIT": str(max(timeout - 90, 30)),
+               "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "1")}
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env)
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout:.0f} s"}

@@ -392,6 +392,9 @@ def main() -> None:
     import warnings
 
     warnings.simplefilter("ignore")
+    from .blas import limit_process
+
+    limit_process()  # econplan's work is sparse and vector code: econplan.blas says why
     try:
         app()
     except KeyboardInterrupt:

@@ -43,6 +43,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from econplan import threaded
+from econplan.blas import single_threaded
 from econplan.errors import EconplanError
 
 __all__ = [
@@ -251,6 +253,11 @@ def fixed_point_solve(
     iteration does not converge within ``maxiter`` sweeps or diverges (an unproductive economy
     makes the residual grow).
     """
+    if op.engine in ("scipy", "numba") and np.ndim(rhs) == 1 and threaded.available(op.shape[0]):
+        M = op.M
+        return threaded.anderson_solve(
+            M.indptr, M.indices, M.data, op.row_scale, np.asarray(rhs), x0, tol, maxiter,
+            memory, callback, _History, _check_progress, _check_divergence)
     if op.engine != "torch":
         return _anderson_numpy(op, rhs, x0, tol, maxiter, memory, callback)
     scale = _norm(rhs)
@@ -518,6 +525,7 @@ def cheapest_policy(
         choice = np.where(improve, best, choice)
 
 
+@single_threaded
 def solve_values(
     A: sp.sparray | sp.spmatrix,
     output: np.ndarray,

@@ -24,6 +24,7 @@ import pandas as pd
 import scipy.sparse as sp
 import scipy.sparse.csgraph as csgraph
 
+from .blas import single_threaded
 from .errors import BundleError, EconplanError
 
 if TYPE_CHECKING:
@@ -194,6 +195,7 @@ def _argmin_by_product(cost: np.ndarray, tp: np.ndarray, n: int) -> np.ndarray:
     return choice
 
 
+@single_threaded
 def check_productive(economy: Economy) -> None:
     """Raise :class:`BundleError` naming the products that cannot yield net output."""
     choice, _ = choose_techniques_safe(economy)
@@ -244,6 +246,7 @@ def _block_ok(Mc: sp.csc_array, o: np.ndarray) -> bool:
     return bool(np.all(np.isfinite(x)) and np.all(x >= 1 - 1e-9))
 
 
+@single_threaded
 def compute_values(economy: Economy, progress: bool = False) -> pd.DataFrame:
     """Embodied amount of every resource per unit of every product (labour first).
 

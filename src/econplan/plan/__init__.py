@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..blas import single_threaded
 from .base import (
     Capability,
     Objective,
@@ -78,6 +79,7 @@ def default_solver(economy: Economy) -> str:
     return "highs"
 
 
+@single_threaded
 def make_plan(
     economy: Economy,
     objective: str = "fulfilment",

@@ -17,7 +17,10 @@ def main(name: str, job: Path, out: Path) -> None:
     """Child process: read (problem, options) from ``job``, solve with backend ``name``, write
     the SolverResult to ``out`` (via a temporary file renamed into place)."""
     try:
+        from ..blas import limit_process
         from . import SOLVERS
+
+        limit_process()
 
         problem, options = pickle.loads(job.read_bytes())
         res = SOLVERS[name].solve(problem, options)

@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
+from ..blas import single_threaded
 from .base import Capability, Objective, PlanProblem, SolverOptions, SolverResult, Status
 from .formulation import LP, T_SLACK, elastic, elastic_blocking, stage1, stage2
 
@@ -60,6 +61,7 @@ class ExactSolver(ABC):
 
     # ------------------------------------------------------------------ driver
 
+    @single_threaded
     def solve(self, problem: PlanProblem, options: SolverOptions) -> SolverResult:
         start = time.perf_counter()
         if problem.objective == Objective.MIN_LABOUR:

@@ -49,6 +49,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import linprog
 
+from ..blas import single_threaded
 from ..kernels import CsrOperator
 from .base import (
     Capability,
@@ -328,6 +329,7 @@ class FastSolver:
         {Capability.FULFILMENT, Capability.MIN_LABOUR, Capability.WARM_START}
     )
 
+    @single_threaded
     def solve(self, problem: PlanProblem, options: SolverOptions) -> SolverResult:
         start = time.perf_counter()
         from .unmade import solve_made

@@ -41,6 +41,7 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
+from ..blas import single_threaded
 from ..errors import EconplanError
 from .base import Capability, Objective, PlanProblem, SolverOptions, SolverResult, Status
 from .certificate import fulfilment_certificate, min_cost_certificate
@@ -93,6 +94,7 @@ class PdhgSolver:
     capabilities = frozenset({Capability.FULFILMENT, Capability.MIN_LABOUR,
                               Capability.WARM_START})
 
+    @single_threaded
     def solve(self, problem: PlanProblem, options: SolverOptions) -> SolverResult:
         start = time.perf_counter()
         from .unmade import solve_made
