@@ -187,6 +187,7 @@ class Economy:
         rj = self._code("resource_use", "technique", "techniques")
         R = sp.csr_array((self.resource_use["amount"].to_numpy(float), (rk, rj)), shape=(k, m))
         R.sum_duplicates()
+        R.eliminate_zeros()  # a stated use of 0 is no use (the solvers' scalings divide by it)
         R.sort_indices()
         ni = self._code("needs", "product", "products")
         y = np.zeros(n)

@@ -72,6 +72,7 @@ def _kernels() -> dict[str, Any]:
     def pass_a(lo, hi, indptr, indices, data, scale, rhs, x, g, f, g_new, f_new,
                dG, dF, slot, count, record, sums):  # pragma: no cover - jitted
         # sums: [‖f'‖², ΔF_c·ΔF_slot (count), ΔF_c·f' (count)], accumulated locally
+        scaled = scale.shape[0] > 0  # else no row scale: one vector fewer to read
         acc = np.zeros(1 + 2 * count)
         ff = 0.0
         for i in range(lo, hi):
@@ -79,7 +80,7 @@ def _kernels() -> dict[str, Any]:
             # unsigned positions: Numba then skips the negative-index wraparound test
             for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
                 s += data[p] * x[np.uint64(indices[p])]
-            gi = rhs[i] + scale[i] * s
+            gi = rhs[i] + (scale[i] * s if scaled else s)
             fi = gi - x[i]
             g_new[i] = gi
             f_new[i] = fi
@@ -162,7 +163,7 @@ def anderson_solve(
     pass_a, pass_b = k["a"], k["b"]
     n = rhs.shape[0]
     rhs = np.ascontiguousarray(rhs, dtype=np.float64)
-    scale_vec = (np.ones(n) if row_scale is None
+    scale_vec = (np.zeros(0) if row_scale is None
                  else np.ascontiguousarray(row_scale, dtype=np.float64))
     norm_rhs = float(np.sqrt(rhs @ rhs))
     if norm_rhs == 0.0:

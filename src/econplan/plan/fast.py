@@ -273,8 +273,11 @@ class _Master:
         k = len(self.b)
         P = self.promoted
         Z = np.column_stack([c.z for c in self.cols])  # m × S
-        RZ = (self.R @ Z) / self.b[:, None]  # rows scaled by availability
-        PZ = Z[P] / self.cap[P][:, None]
+        # rows scaled by availability (by 1 where it is 0: a resource or capacity of nothing)
+        sb = np.where(self.b > 0, self.b, 1.0)
+        sc = np.where(self.cap[P] > 0, self.cap[P], 1.0)
+        RZ = (self.R @ Z) / sb[:, None]
+        PZ = Z[P] / sc[:, None]
         rows = np.vstack([RZ, PZ])
         nr = rows.shape[0]
         if self.cost is None:
@@ -283,7 +286,7 @@ class _Master:
             obj = np.asarray(self.cost @ Z).ravel()
         scale = max(1.0, float(np.max(np.abs(obj))))
         A_ub = np.hstack([rows, -np.eye(nr)])
-        b_ub = np.ones(nr)
+        b_ub = np.concatenate([self.b / sb, self.cap[P] / sc])
         conv = np.array([0.0 if c.ray else 1.0 for c in self.cols])
         A_eq = np.concatenate([conv, np.zeros(nr)])[None, :]
         cvec = np.concatenate([obj, np.full(nr, self.penalty * scale)])
@@ -296,10 +299,10 @@ class _Master:
         slack = res.x[S:]
         y_ub = -res.ineqlin.marginals  # ≥ 0, per scaled row
         sigma = float(res.eqlin.marginals[0])
-        u = y_ub[:k] / self.b
+        u = y_ub[:k] / sb
         w = np.zeros(len(self.cap))
         if len(P):
-            w[P] = y_ub[k:] / self.cap[P]
+            w[P] = y_ub[k:] / sc
         value = float(-obj @ alpha) if self.cost is None else float(obj @ alpha)
         return alpha, value, u, w, sigma, slack
 
@@ -641,10 +644,12 @@ class _Run:
                     continue
                 break
             start_cols.append(_Column(1.0, r.z))
-            z, q, u, v, slack, _ = self.stage2(self.y, start_cols, None)
-            status = Status.OPTIMAL if slack.max(initial=0) <= 1e-9 else Status.INFEASIBLE
+            z, q, u, v, slack, m2 = self.stage2(self.y, start_cols, None)
+            if slack.max(initial=0) > 1e-9:  # what the master's plan uses beyond b and cap
+                return self._infeasible(m2, slack, "targets cannot be met with the resources "
+                                                   "and capacities available")
             return SolverResult(
-                status, t=1.0, z=z, price=q, resource_price=u, capacity_price=v,
+                Status.OPTIMAL, t=1.0, z=z, price=q, resource_price=u, capacity_price=v,
                 solver="fast", solver_version=f"econplan-fast ({self.inner.engine})",
                 iterations=self.iterations,
             )
@@ -672,21 +677,26 @@ class _Run:
             iterations=self.iterations,
         )
 
-    def _infeasible(self, master: _Master, slack: np.ndarray) -> SolverResult:
+    def _infeasible(self, master: _Master, slack: np.ndarray,
+                    message: str = "floors cannot be met") -> SolverResult:
+        """Infeasible: the master's slacks (its rows are scaled by availability, or by 1 where
+        that is 0) are what its plan uses beyond each resource and capacity."""
         k = len(self.b)
         blocking = []
         for i in np.nonzero(slack > 1e-9)[0]:
             if i < k:
+                scale = self.b[i] if self.b[i] > 0 else 1.0
                 blocking.append(
-                    {"kind": "resource", "index": int(i), "lacking": float(slack[i] * self.b[i])}
+                    {"kind": "resource", "index": int(i), "lacking": float(slack[i] * scale)}
                 )
             else:
                 j = int(master.promoted[i - k])
+                scale = self.cap[j] if self.cap[j] > 0 else 1.0
                 blocking.append(
-                    {"kind": "capacity", "index": j, "lacking": float(slack[i] * self.cap[j])}
+                    {"kind": "capacity", "index": j, "lacking": float(slack[i] * scale)}
                 )
         blocking.sort(key=lambda r: -r["lacking"])
         return SolverResult(
             Status.INFEASIBLE, solver="fast", blocking=blocking, iterations=self.iterations,
-            message="floors cannot be met",
+            message=message,
         )

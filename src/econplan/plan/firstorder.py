@@ -37,6 +37,7 @@ reached.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -61,6 +62,11 @@ __all__ = ["PdhgSolver"]
 
 #: stage 2 keeps t ≥ t₁ (1 − STAGE2_SLACK): room for a first-order solver's tolerance
 STAGE2_SLACK = 1e-7
+#: Stage 2's least time (seconds); else it gets as long as stage 1 took.
+STAGE2_MIN_SECONDS = 5.0
+#: Up to this many techniques stage 2 is HiGHS's simplex (where HiGHS is the default planner
+#: anyway: plan/__init__.RACE_ABOVE).
+EXACT_STAGE2_UNTIL = 2_000
 #: a dual bound t* ≤ −INFEASIBLE_BOUND (t is a ratio) proves the floors infeasible
 INFEASIBLE_BOUND = 1e-6
 #: time kept back for the check after PDHG's first run, in units of the structured start's
@@ -112,7 +118,8 @@ class PdhgSolver:
 
 
 class _Run:
-    def __init__(self, pb: PlanProblem, options: SolverOptions) -> None:
+    def __init__(self, pb: PlanProblem, options: SolverOptions,
+                 st: Structure | None = None) -> None:
         if pb.objective not in (Objective.FULFILMENT, Objective.MIN_LABOUR):
             raise ValueError(f"the pdhg backend does not plan {pb.objective.value}")
         self.pb = pb
@@ -120,7 +127,7 @@ class _Run:
         self.t0 = time.perf_counter()
         self.engine = options.extra.get("engine")
         self.tol = float(options.extra.get("certificate_tolerance", 1e-6))
-        self.st = Structure(pb.M, pb.tech_product, pb.output)
+        self.st = st if st is not None else Structure(pb.M, pb.tech_product, pb.output)
         self.d = np.asarray(pb.y - pb.ymin, dtype=np.float64)
         self.R = sp.csr_array(pb.R)
         self.iterations = 0
@@ -132,6 +139,8 @@ class _Run:
         # the restricted LP's dense size limit (rows × columns)
         self._rx_cells = float(options.extra.get("restricted_max_cells", 1.5e7))
         self._check_seconds = 0.0
+        #: stage 2's repair of a min-cost iterate into a plan meeting every row (or None)
+        self.primal_fix: Any = None
         self._first_seconds = float("inf")  # the structured start's labour-priced candidate
         self.log = (lambda msg: print(f"[pdhg {time.perf_counter() - self.t0:7.2f}s] {msg}",
                                       flush=True)) if options.verbose else None
@@ -577,35 +586,81 @@ class _Run:
 
     # -- stage 2 -------------------------------------------------------------------------------
     def stage2(self, z1: np.ndarray, t1: float, p_u_v: tuple):
+        """Least resource cost at ``t ≥ t_lo = t1(1 − STAGE2_SLACK)``: min-labour's LP with
+        the targets ``ymin + t_lo d``, by the same certified route (labour-cheapest start, PDHG,
+        repairs, restricted LP), so the plan's cost is *proven* within the certificate
+        tolerance of the least, or the message says by how much it may not be (before session
+        13 stage 2 was an uncertified PDHG run with an iteration budget, whose plan could cost
+        20 % more than the least while its message quoted PDHG's own 3e-3 gap). Returns
+        ``(z, stage-1 certificate of z, price, resource price, capacity price, min-cost
+        certificate)`` or None when no plan came back."""
+        import dataclasses
+
         pb, d = self.pb, self.d
-        n, m = pb.n, pb.m
+        if pb.m <= EXACT_STAGE2_UNTIL:
+            exact = self._stage2_highs(t1, p_u_v)
+            if exact is not None:
+                return exact
         t_lo = t1 * (1 - STAGE2_SLACK) if t1 > 0 else t1 - STAGE2_SLACK
-        lo = pb.ymin + t_lo * d
-        K = sp.vstack([pb.M, -self.R], format="csr")
-        q = np.concatenate([lo, -pb.b])
-        c = np.asarray(pb.c, dtype=np.float64)
-        tol = float(self.opt.extra.get("pdhg_tolerance", 1e-7))
-        # stage 2's feasible set is thin (t pinned near t*), which first-order methods find
-        # slow: give it at most the iterations stage 1 needed (then keep the better plan)
-        budget = int(self.opt.extra.get("stage2_iterations", max(self.iterations, 10_000)))
-        r = solve_lp(K, c, q, np.zeros(m), pb.cap, x0=z1, tol=tol, max_iterations=budget,
-                     time_limit=max(self._left(), 0.0), engine=self.engine, log=self.log)
-        self.iterations += r.iterations
-        z, t = repair_primal(self.st, self.R, pb.b, pb.cap, pb.ymin, d, r.x, t_lo)
-        t_ach = self._cert(z, *p_u_v).achieved
-        if t_ach < t_lo:
-            # the repair gave up some fulfilment: mix in stage 1's plan (feasible at t1) just
-            # enough to keep t ≥ t_lo — every row is linear, so the mix achieves at least the
-            # mix of the two fulfilments
-            lam = (t1 - t_lo) / max(t1 - t_ach, 1e-300)
-            z = lam * z + (1 - lam) * z1
+        pb2 = dataclasses.replace(pb, y=pb.ymin + t_lo * d, ymin=np.zeros(pb.n),
+                                  objective=Objective.MIN_LABOUR)
+        # stage 2 gets as long as stage 1 took (at least STAGE2_MIN_SECONDS): its feasible set
+        # is thin (t pinned at t*), where repairs find exhausted products and may not certify;
+        # then the cheaper plan is kept and the message gives the gap proven so far
+        budget = max(STAGE2_MIN_SECONDS, getattr(self, "_stage1_seconds", 0.0))
+        opt2 = dataclasses.replace(self.opt, time_limit=max(min(self._left(), budget), 1.0),
+                                   warm_start=None)
+        sub = _Run(pb2, opt2, st=self.st)  # the same economy: its structure is built once
+
+        def fix(zc: np.ndarray) -> np.ndarray:
+            """Repair into the resources and capacities, giving up t where it must (products
+            at capacity), then mix in stage 1's plan just enough to keep t ≥ t_lo: every row is
+            linear, so the mix is feasible whatever the iterate."""
+            zr, _ = repair_primal(self.st, self.R, pb.b, pb.cap, pb.ymin, d, zc, t_lo)
+            t_ach = self._cert(zr, *p_u_v).achieved
+            if t_ach < t_lo:
+                lam = (t1 - t_lo) / max(t1 - t_ach, 1e-300)
+                zr = lam * zr + (1 - lam) * z1
+            return zr
+
+        sub.primal_fix = fix
+        res = sub.min_labour()
+        self.iterations += sub.iterations
+        if res.status not in (Status.OPTIMAL, Status.TIME_LIMIT) or res.z is None:
+            self._say(f"stage 2: {res.status.value} {res.message}")
+            return None
+        z = res.z
+        cost_cert = min_cost_certificate(pb2.M, pb2.R, pb2.b, pb2.cap, pb2.y, pb2.c, z,
+                                         res.price, res.resource_price, res.capacity_price)
         cert = self._cert(z, *p_u_v)
-        self._say(f"stage 2: {r.iterations} its, cost {c @ z:.12g} (stage 1 {c @ z1:.12g}), "
-                  f"t {cert.achieved:.12g}, gap {cert.duality_gap:.2e}, converged {r.converged}")
-        price, u2 = r.y[:n], r.y[n:]
-        profit = pb.M.T @ price - self.R.T @ u2 - c
-        v2 = np.where(np.isfinite(pb.cap), np.maximum(profit, 0.0), 0.0)
-        return z, cert, price, u2, v2, r
+        self._say(f"stage 2: cost {pb.c @ z:.12g} (stage 1 {pb.c @ z1:.12g}), bound "
+                  f"{cost_cert.bound:.12g}, gap {cost_cert.duality_gap:.2e}, t "
+                  f"{cert.achieved:.12g}")
+        return z, cert, res.price, res.resource_price, res.capacity_price, cost_cert
+
+    def _stage2_highs(self, t1: float, p_u_v: tuple):
+        """Stage 2 by HiGHS's simplex (small economies: milliseconds, and exact where the
+        first-order route's thin stage-2 set may leave waste it cannot prove away). Returns
+        what :meth:`stage2` returns, or None when HiGHS does not finish optimal."""
+        import dataclasses
+
+        from .exact import cost_duals
+        from .highs import HighsSolver
+
+        pb = self.pb
+        opt = dataclasses.replace(self.opt, time_limit=max(self._left(), 1.0), warm_start=None)
+        lp2, status, z, y2 = HighsSolver().stage2_backoff(pb, t1, opt)
+        if status != Status.OPTIMAL:
+            return None
+        z = np.clip(z, 0.0, pb.cap)
+        duals = cost_duals(pb, lp2, y2)
+        lo = np.asarray(lp2.row_lo[:pb.n], dtype=np.float64)
+        cost_cert = min_cost_certificate(pb.M, pb.R, pb.b, pb.cap, lo, pb.c, z,
+                                         duals["price"], duals["resource_price"],
+                                         duals["capacity_price"])
+        self._say(f"stage 2 (HiGHS): cost {pb.c @ z:.12g}, gap {cost_cert.duality_gap:.2e}")
+        return (z, self._cert(z, *p_u_v), duals["price"], duals["resource_price"],
+                duals["capacity_price"], cost_cert)
 
     def _stage2_shortcut(self, z1: np.ndarray, cert1, u: np.ndarray):
         """Stage 2 is unnecessary when the cost is one resource (labour, by default) that binds
@@ -659,6 +714,8 @@ class _Run:
         def certify(x: np.ndarray, yv: np.ndarray) -> bool:
             z = np.clip(x, 0.0, pb.cap)
             produce_deficits(st, pb.cap, pb.y, zero, z, 0.0, 3)
+            if self.primal_fix is not None:  # stage 2: a plan feasible by construction
+                z = self.primal_fix(z)
             qp, u, v = repair_cost_dual(st, self.R, pb.b, pb.cap, pb.y, cost, yv[:n], yv[n:],
                                         z=z)
             cert = min_cost_certificate(pb.M, pb.R, pb.b, pb.cap, pb.y, c, z, qp, u, v)
@@ -728,7 +785,17 @@ class _Run:
         pb = self.pb
         if pb.objective == Objective.MIN_LABOUR:
             return self.min_labour()
+        if not (self.d > 0).any():
+            # nothing above the floors (y = ymin): t is 1 by convention and the plan meets the
+            # floors at least cost, which is min-labour's LP with the floors as targets (stage
+            # 1's max t would be unbounded: PDHG diverged on it); fulfilment duals are 0
+            res = self.min_labour()
+            if res.status in (Status.OPTIMAL, Status.TIME_LIMIT):
+                res.p, res.u, res.v = np.zeros(pb.n), np.zeros(pb.k), np.zeros(pb.m)
+            return res
+        t_stage1 = time.perf_counter()
         out = self.stage1()
+        self._stage1_seconds = time.perf_counter() - t_stage1
         if out is None:
             return self.blocking_result()
         z1, p, u, v, cert1, r1 = out
@@ -741,15 +808,16 @@ class _Run:
         if shortcut is not None:
             price, u2, v2, message = shortcut
         elif status == Status.OPTIMAL and self._left() > 0:
-            z2, cert2, price, u2, v2, r2 = self.stage2(z1, t_star, (p, u, v))
-            if cert2.holds(self.tol) and pb.c @ z2 <= pb.c @ z1:
-                z = z2
-                if not r2.converged:
-                    message = (f"pdhg: stage 2 (least resource cost) stopped at the time limit "
-                               f"(relative gap {r2.gap_rel:.1e})")
+            out2 = self.stage2(z1, t_star, (p, u, v))
+            if out2 is not None and out2[1].holds(self.tol) and pb.c @ out2[0] <= pb.c @ z1:
+                z, _, price, u2, v2, cost_cert = out2
+                if not cost_cert.holds(self.tol):
+                    message = (f"pdhg: stage 2 (least resource cost) not certified in the time "
+                               f"limit: cost {cost_cert.achieved:.10g}, proven least cost ≥ "
+                               f"{cost_cert.bound:.10g} (gap {cost_cert.duality_gap:.1e})")
             else:
-                message = ("pdhg: stage 2 (least resource cost) did not improve on stage 1's "
-                           "plan, which is kept")
+                message = ("pdhg: stage 2 (least resource cost) found no cheaper plan than "
+                           "stage 1's, which is kept (its cost is not proven least)")
         elif status != Status.OPTIMAL:
             message = (f"pdhg: certificate not reached in the time limit (gap "
                        f"{cert1.duality_gap:.2e}, primal {cert1.primal_residual:.1e}, dual "

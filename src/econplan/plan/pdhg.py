@@ -90,6 +90,7 @@ def _segment_max(data: np.ndarray, indptr: np.ndarray) -> np.ndarray:
     full = np.diff(indptr) > 0
     if full.any():  # reduceat over the non-empty segments only: their starts are distinct
         out[full] = np.maximum.reduceat(data, indptr[:-1][full])
+    out[out <= 0] = 1.0  # stored zeros only: as empty (scaling by 1/√0 blew the problem up)
     return out
 
 
