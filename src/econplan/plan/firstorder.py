@@ -67,6 +67,12 @@ STAGE2_MIN_SECONDS = 5.0
 #: Up to this many techniques stage 2 is HiGHS's simplex (where HiGHS is the default planner
 #: anyway: plan/__init__.RACE_ABOVE).
 EXACT_STAGE2_UNTIL = 2_000
+#: Up to this many techniques HiGHS tries stage 2 first within stage 2's time budget; the
+#: first-order route follows only if it does not finish (a session-13 fuzzer found the
+#: first-order stage 2 keeping plans with 1.7-4.3x the least labour at 2,200 techniques, which
+#: HiGHS planned exactly in seconds). Above it HiGHS's factorisations are hopeless (1e4 × 2:
+#: over 10 minutes).
+TRY_HIGHS_STAGE2_UNTIL = 10_000
 #: a dual bound t* ≤ −INFEASIBLE_BOUND (t is a ratio) proves the floors infeasible
 INFEASIBLE_BOUND = 1e-6
 #: time kept back for the check after PDHG's first run, in units of the structured start's
@@ -597,17 +603,20 @@ class _Run:
         import dataclasses
 
         pb, d = self.pb, self.d
-        if pb.m <= EXACT_STAGE2_UNTIL:
-            exact = self._stage2_highs(t1, p_u_v)
+        budget = max(STAGE2_MIN_SECONDS, getattr(self, "_stage1_seconds", 0.0))
+        if pb.m <= TRY_HIGHS_STAGE2_UNTIL:
+            t_try = time.perf_counter()
+            exact = self._stage2_highs(
+                t1, p_u_v, None if pb.m <= EXACT_STAGE2_UNTIL else budget)
             if exact is not None:
                 return exact
+            budget = max(budget - (time.perf_counter() - t_try), STAGE2_MIN_SECONDS)
         t_lo = t1 * (1 - STAGE2_SLACK) if t1 > 0 else t1 - STAGE2_SLACK
         pb2 = dataclasses.replace(pb, y=pb.ymin + t_lo * d, ymin=np.zeros(pb.n),
                                   objective=Objective.MIN_LABOUR)
         # stage 2 gets as long as stage 1 took (at least STAGE2_MIN_SECONDS): its feasible set
         # is thin (t pinned at t*), where repairs find exhausted products and may not certify;
         # then the cheaper plan is kept and the message gives the gap proven so far
-        budget = max(STAGE2_MIN_SECONDS, getattr(self, "_stage1_seconds", 0.0))
         opt2 = dataclasses.replace(self.opt, time_limit=max(min(self._left(), budget), 1.0),
                                    warm_start=None)
         sub = _Run(pb2, opt2, st=self.st)  # the same economy: its structure is built once
@@ -638,7 +647,7 @@ class _Run:
                   f"{cert.achieved:.12g}")
         return z, cert, res.price, res.resource_price, res.capacity_price, cost_cert
 
-    def _stage2_highs(self, t1: float, p_u_v: tuple):
+    def _stage2_highs(self, t1: float, p_u_v: tuple, seconds: float | None = None):
         """Stage 2 by HiGHS's simplex (small economies: milliseconds, and exact where the
         first-order route's thin stage-2 set may leave waste it cannot prove away). Returns
         what :meth:`stage2` returns, or None when HiGHS does not finish optimal."""
@@ -648,7 +657,8 @@ class _Run:
         from .highs import HighsSolver
 
         pb = self.pb
-        opt = dataclasses.replace(self.opt, time_limit=max(self._left(), 1.0), warm_start=None)
+        limit = self._left() if seconds is None else min(self._left(), seconds)
+        opt = dataclasses.replace(self.opt, time_limit=max(limit, 1.0), warm_start=None)
         lp2, status, z, y2 = HighsSolver().stage2_backoff(pb, t1, opt)
         if status != Status.OPTIMAL:
             return None
@@ -815,9 +825,17 @@ class _Run:
                     message = (f"pdhg: stage 2 (least resource cost) not certified in the time "
                                f"limit: cost {cost_cert.achieved:.10g}, proven least cost ≥ "
                                f"{cost_cert.bound:.10g} (gap {cost_cert.duality_gap:.1e})")
+            elif out2 is not None:
+                cc = out2[5]
+                bound = (f"proven least cost ≥ {cc.bound:.10g}"
+                         if cc.dual_residual <= self.tol else "no proven lower bound")
+                message = (f"pdhg: stage 2 (least resource cost) not certified in the time "
+                           f"limit; stage 1's plan is kept: cost {pb.c @ z1:.10g}, {bound} "
+                           f"(stage 2's own plan, cost {cc.achieved:.10g}, did not meet every "
+                           f"row to 1e-6: primal residual {out2[1].primal_residual:.1e})")
             else:
-                message = ("pdhg: stage 2 (least resource cost) found no cheaper plan than "
-                           "stage 1's, which is kept (its cost is not proven least)")
+                message = (f"pdhg: stage 2 (least resource cost) ended without a plan; stage "
+                           f"1's plan is kept: cost {pb.c @ z1:.10g}, not proven least")
         elif status != Status.OPTIMAL:
             message = (f"pdhg: certificate not reached in the time limit (gap "
                        f"{cert1.duality_gap:.2e}, primal {cert1.primal_residual:.1e}, dual "
