@@ -743,7 +743,8 @@ def write_markdown(data: dict) -> None:
         "cost is the same either way, but the summation order of the dot products changes "
         "PDHG's path, and the first-order route's time depends on that path: plan_1e4x2_caps "
         "took 40.6 / 69.5 / 26.0 s on seeds 0 / 1 / 2 with one thread and 26.9 / 18.8 / 21.8 s "
-        "with two (idle machine, session 13); with pairwise sums instead of BLAS, 26.5 s "
+        "with two (idle machine, session 13; `python bench/path_spread.py`); with pairwise "
+        "sums instead of BLAS, 26.5 s "
         "(seed 0) and 110.6 s (seed 1). That spread, not the BLAS setting, is what the "
         "route's time at 1e4-1e5 depends on (which restricted LPs the iterate leads to).", "",
         "Plans *with capacities and alternatives* (plan_*_caps, minlabour_*) go to the "
