@@ -52,17 +52,23 @@ def _controller() -> Any | None:
     return _CONTROLLER[0]
 
 
+def _limit() -> Any | None:
+    """Set the limit now and return threadpoolctl's handle to undo it (None: no limit)."""
+    n = blas_threads()
+    ctl = _controller() if n else None
+    return ctl.limit(limits=n, user_api="blas") if ctl is not None else None
+
+
 @contextmanager
 def limited() -> Iterator[None]:
     """Within the block BLAS uses :func:`blas_threads` threads; the previous setting returns
     afterwards."""
-    n = blas_threads()
-    ctl = _controller() if n else None
-    if ctl is None:
+    handle = _limit()
+    try:
         yield
-        return
-    with ctl.limit(limits=n, user_api="blas"):
-        yield
+    finally:
+        if handle is not None:
+            handle.restore_original_limits()
 
 
 def single_threaded(func: F) -> F:
@@ -78,7 +84,4 @@ def single_threaded(func: F) -> F:
 
 def limit_process() -> None:
     """Limit BLAS for the rest of this process (the ``econplan`` command, solver children)."""
-    n = blas_threads()
-    ctl = _controller() if n else None
-    if ctl is not None:
-        ctl.limit(limits=n, user_api="blas")
+    _limit()

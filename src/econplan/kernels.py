@@ -257,7 +257,7 @@ def fixed_point_solve(
         M = op.M
         return threaded.anderson_solve(
             M.indptr, M.indices, M.data, op.row_scale, np.asarray(rhs), x0, tol, maxiter,
-            memory, callback, _History, _check_progress, _check_divergence)
+            memory, callback)
     if op.engine != "torch":
         return _anderson_numpy(op, rhs, x0, tol, maxiter, memory, callback)
     scale = _norm(rhs)
@@ -321,8 +321,17 @@ class _History:
         """Slot ``slot`` of the differences ``dF`` (memory × size, NumPy or torch) was just
         written: it is held, its Gram row (products of the held differences with it) is
         stored, and the next sweep writes the following slot."""
-        self.count = min(self.count + 1, self.memory)
-        row = to_numpy(dF[:self.count] @ dF[self.slot])
+        self.store_row(to_numpy(dF[:self.next_count] @ dF[self.slot]))
+
+    @property
+    def next_count(self) -> int:
+        """Differences held once the slot being written is recorded."""
+        return min(self.count + 1, self.memory)
+
+    def store_row(self, row: np.ndarray) -> None:
+        """Hold the slot just written, with its Gram row ``row`` (its products with the
+        :attr:`next_count` held differences, computed by the caller), and move to the next."""
+        self.count = self.next_count
         self.G[self.slot, :self.count] = row
         self.G[:self.count, self.slot] = row
         self.slot = (self.slot + 1) % self.memory

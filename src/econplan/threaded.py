@@ -116,11 +116,9 @@ def warm_up() -> None:
         return
     import scipy.sparse as sp
 
-    from .kernels import _check_divergence, _check_progress, _History
-
     M = sp.csr_array(sp.eye_array(4) * 0.5)
     anderson_solve(M.indptr, M.indices.astype(np.int32), M.data, None, np.ones(4), None,
-                   1e-12, 50, 3, None, _History, _check_progress, _check_divergence)
+                   1e-12, 50, 3, None)
 
 
 def _pool(n_threads: int) -> ThreadPoolExecutor:
@@ -149,16 +147,15 @@ def anderson_solve(
     maxiter: int,
     memory: int,
     callback,
-    history,
-    check_progress,
-    check_divergence,
 ) -> tuple[np.ndarray, int, float]:
     """Solve ``x = rhs + diag(row_scale) M x`` (M in CSR arrays) by Anderson acceleration.
 
-    The same iteration as the NumPy loop of :func:`econplan.kernels.fixed_point_solve`
-    (``history`` is its Gram bookkeeping class, the two checks its guards), in two fused
-    passes per sweep on a thread pool. Returns ``(x, sweeps, relative_residual)``.
+    The same iteration as the NumPy loop of :func:`econplan.kernels.fixed_point_solve` (its
+    Gram bookkeeping and its two guards too), in two fused passes per sweep on a thread pool.
+    Returns ``(x, sweeps, relative_residual)``.
     """
+    from .kernels import _check_divergence, _check_progress, _History
+
     k = _kernels()
     pass_a, pass_b = k["a"], k["b"]
     n = rhs.shape[0]
@@ -181,7 +178,7 @@ def anderson_solve(
     x_new = np.empty(n)
     dG = np.zeros((memory, n))
     dF = np.zeros((memory, n))
-    hist = history(memory)
+    hist = _History(memory)
 
     def sweep_a(x_in, g_old, f_old, g_out, f_out, record: bool, count: int) -> np.ndarray:
         sums[:] = 0.0
@@ -210,19 +207,15 @@ def anderson_solve(
     best = res
     empty = np.zeros(memory)
     while res > tol:
-        check_progress(it, maxiter, res)
+        _check_progress(it, maxiter, res)
         if hist.count:
             gamma = hist.weights(h)
             sweep_b(g, np.ascontiguousarray(gamma), hist.count, x_new)
         else:
             sweep_b(g, empty, 0, x_new)
-        count = min(hist.count + 1, memory)
+        count = hist.next_count
         tot = sweep_a(x_new, g, f, g_new, f_new, True, count)
-        row = tot[1:1 + count]
-        hist.G[hist.slot, :count] = row
-        hist.G[:count, hist.slot] = row
-        hist.count = count
-        hist.slot = (hist.slot + 1) % memory
+        hist.store_row(tot[1:1 + count])
         h = tot[1 + count:1 + 2 * count]
         x, x_new = x_new, x
         g, g_new = g_new, g
@@ -231,5 +224,5 @@ def anderson_solve(
         it += 1
         if callback is not None:
             callback(it, res)
-        best = check_divergence(it, res, best)
+        best = _check_divergence(it, res, best)
     return x, it, res

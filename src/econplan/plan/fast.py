@@ -256,6 +256,11 @@ class _Column:
     ray: bool = False
 
 
+def _row_scale(amount: np.ndarray) -> np.ndarray:
+    """The master's row scale: the availability (or capacity), 1 where it is 0."""
+    return np.where(amount > 0, amount, 1.0)
+
+
 @dataclass
 class _Master:
     """Dantzig–Wolfe master over subproblem columns (coupling rows: resources, promoted caps)."""
@@ -274,8 +279,7 @@ class _Master:
         P = self.promoted
         Z = np.column_stack([c.z for c in self.cols])  # m × S
         # rows scaled by availability (by 1 where it is 0: a resource or capacity of nothing)
-        sb = np.where(self.b > 0, self.b, 1.0)
-        sc = np.where(self.cap[P] > 0, self.cap[P], 1.0)
+        sb, sc = _row_scale(self.b), _row_scale(self.cap[P])
         RZ = (self.R @ Z) / sb[:, None]
         PZ = Z[P] / sc[:, None]
         rows = np.vstack([RZ, PZ])
@@ -682,19 +686,14 @@ class _Run:
         """Infeasible: the master's slacks (its rows are scaled by availability, or by 1 where
         that is 0) are what its plan uses beyond each resource and capacity."""
         k = len(self.b)
+        lacking = slack * _row_scale(np.concatenate([self.b, self.cap[master.promoted]]))
         blocking = []
         for i in np.nonzero(slack > 1e-9)[0]:
             if i < k:
-                scale = self.b[i] if self.b[i] > 0 else 1.0
-                blocking.append(
-                    {"kind": "resource", "index": int(i), "lacking": float(slack[i] * scale)}
-                )
+                blocking.append({"kind": "resource", "index": int(i), "lacking": float(lacking[i])})
             else:
                 j = int(master.promoted[i - k])
-                scale = self.cap[j] if self.cap[j] > 0 else 1.0
-                blocking.append(
-                    {"kind": "capacity", "index": j, "lacking": float(slack[i] * scale)}
-                )
+                blocking.append({"kind": "capacity", "index": j, "lacking": float(lacking[i])})
         blocking.sort(key=lambda r: -r["lacking"])
         return SolverResult(
             Status.INFEASIBLE, solver="fast", blocking=blocking, iterations=self.iterations,

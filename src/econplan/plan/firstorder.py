@@ -36,6 +36,7 @@ reached.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -145,6 +146,7 @@ class _Run:
         # the restricted LP's dense size limit (rows × columns)
         self._rx_cells = float(options.extra.get("restricted_max_cells", 1.5e7))
         self._check_seconds = 0.0
+        self._stage1_seconds = 0.0  # stage 2's time budget follows it
         #: stage 2's repair of a min-cost iterate into a plan meeting every row (or None)
         self.primal_fix: Any = None
         self._first_seconds = float("inf")  # the structured start's labour-priced candidate
@@ -592,18 +594,19 @@ class _Run:
 
     # -- stage 2 -------------------------------------------------------------------------------
     def stage2(self, z1: np.ndarray, t1: float, p_u_v: tuple):
-        """Least resource cost at ``t ≥ t_lo = t1(1 − STAGE2_SLACK)``: min-labour's LP with
-        the targets ``ymin + t_lo d``, by the same certified route (labour-cheapest start, PDHG,
-        repairs, restricted LP), so the plan's cost is *proven* within the certificate
-        tolerance of the least, or the message says by how much it may not be (before session
-        13 stage 2 was an uncertified PDHG run with an iteration budget, whose plan could cost
-        20 % more than the least while its message quoted PDHG's own 3e-3 gap). Returns
+        """Least resource cost at ``t ≥ t_lo``: HiGHS's simplex up to
+        :data:`EXACT_STAGE2_UNTIL` techniques, HiGHS within the budget up to
+        :data:`TRY_HIGHS_STAGE2_UNTIL`; else (and above) min-labour's LP with the targets
+        ``ymin + t_lo d`` (``t_lo = t1(1 − STAGE2_SLACK)``) by the same certified route
+        (labour-cheapest start, PDHG, repairs, restricted LP), so the plan's cost is *proven*
+        within the certificate tolerance of the least, or the message says by how much it may
+        not be (before session 13 stage 2 was an uncertified PDHG run with an iteration budget,
+        whose plan could cost 20 % more than the least while its message quoted PDHG's own
+        3e-3 gap). Returns
         ``(z, stage-1 certificate of z, price, resource price, capacity price, min-cost
         certificate)`` or None when no plan came back."""
-        import dataclasses
-
         pb, d = self.pb, self.d
-        budget = max(STAGE2_MIN_SECONDS, getattr(self, "_stage1_seconds", 0.0))
+        budget = max(STAGE2_MIN_SECONDS, self._stage1_seconds)
         if pb.m <= TRY_HIGHS_STAGE2_UNTIL:
             t_try = time.perf_counter()
             exact = self._stage2_highs(
@@ -651,8 +654,6 @@ class _Run:
         """Stage 2 by HiGHS's simplex (small economies: milliseconds, and exact where the
         first-order route's thin stage-2 set may leave waste it cannot prove away). Returns
         what :meth:`stage2` returns, or None when HiGHS does not finish optimal."""
-        import dataclasses
-
         from .exact import cost_duals
         from .highs import HighsSolver
 
