@@ -71,3 +71,19 @@ def test_cli_default_races_and_the_plan_passes_verify(generated, tmp_path):
     assert summary["status"] == "optimal" and summary["solver"] in ("fast", "highs")
     assert verify(bundle, out).ok
     assert np.isfinite(summary["fulfilment"])
+
+
+def test_without_a_limit_a_plan_short_of_its_certificate_bounds_the_wait():
+    """fast may return t* proven and its least cost not (status time_limit, a plan): without a
+    time limit the race then waits for HiGHS as long again (at least GRACE_SECONDS), where it
+    used to wait for ever; a result without a plan, or a limit set already, changes nothing."""
+    import numpy as np
+
+    from econplan.plan.base import SolverResult, Status
+    from econplan.plan.portfolio import GRACE_SECONDS, _deadline
+
+    plan = SolverResult(Status.TIME_LIMIT, z=np.zeros(2), p=np.zeros(1))
+    assert _deadline(None, 100.0, plan) == 200.0
+    assert _deadline(None, 1.0, plan) == 1.0 + GRACE_SECONDS
+    assert _deadline(None, 100.0, SolverResult(Status.ERROR)) is None
+    assert _deadline(70.0, 100.0, plan) == 70.0

@@ -819,3 +819,31 @@ def test_inputs_table_rebuilt_from_the_matrix_is_the_table_read(tmp_path: Path, 
     assert np.array_equal(got["amount"].to_numpy(), ref["amount"].astype(float).to_numpy())
     econplan.write_bundle(e, tmp_path / "again")
     assert econplan.load(tmp_path / "again").sha256 == e.sha256 == want.sha256
+
+
+def test_row_lines_ride_along_without_copies(tmp_path):
+    """The file lines kept for error messages (per needs row, and per row when blank lines
+    shift them) are shared by every frame pandas derives, not deep-copied into each (that copy
+    was 30 s of a 2e5-product plan); the messages still name the right line."""
+    import copy
+
+    from econplan.schema import Shared, attr
+
+    src = Path(econplan.__file__).parent / "examples" / "small"
+    e = econplan.load(src)
+    lines = e.needs.attrs["product_lines"]
+    assert isinstance(lines, Shared) and attr(e.needs, "product_lines")
+    assert copy.deepcopy(e.needs.attrs)["product_lines"] is lines
+    assert e.needs["product"].attrs["product_lines"] is lines  # a column access: no copy
+    b = tmp_path / "b"
+    shutil.copytree(src, b)
+    needs = _lines(b / "needs.csv")
+    cols = needs[0].split(",")
+    ghost = ",".join({"product": "ghost", "target": "5"}.get(c, "") for c in cols)
+    _write_lines(b / "needs.csv", [needs[0], "", *needs[1:], ghost])  # blank line: rows shift
+    products = _lines(b / "products.csv")
+    _write_lines(b / "products.csv", [*products, "ghost,Ghost,u"])
+    with pytest.raises(BundleError) as err:
+        econplan.load(b)
+    assert f"needs.csv, line {len(needs) + 2}," in str(err.value)
+    assert "no technique makes it" in str(err.value)

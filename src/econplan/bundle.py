@@ -27,7 +27,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from .errors import BundleError
-from .schema import TABLE_ORDER, TABLES, Column, Table
+from .schema import TABLE_ORDER, TABLES, Column, Shared, Table
 
 if TYPE_CHECKING:
     from .model import Economy
@@ -106,7 +106,7 @@ def read_table(folder: Path, spec: Table) -> pd.DataFrame:
         raw = _read_parquet_strings(path, spec)
     df = _typed(raw, spec, str(path), offset)
     if isinstance(offset, np.ndarray):
-        df.attrs["lines"] = offset  # rows are not on consecutive lines (blank lines, ...)
+        df.attrs["lines"] = Shared(offset)  # rows are not on consecutive lines (blank lines, ...)
     if len(df) < spec.min_rows:
         raise BundleError(str(path), f"has no rows; at least {spec.min_rows} required", line=2)
     return df

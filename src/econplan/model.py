@@ -24,7 +24,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .errors import BundleError
-from .schema import TABLE_ORDER, TABLES
+from .schema import TABLE_ORDER, TABLES, Shared, attr
 
 if TYPE_CHECKING:
     from .plan.base import PlanProblem
@@ -112,7 +112,7 @@ class Economy:
                 if spec.required:
                     raise BundleError(files[name], "required file is missing")
                 df = _empty(spec)
-            lines = df.attrs.get("lines")  # set by the reader when rows skip lines
+            lines = attr(df, "lines")  # set by the reader when rows skip lines
             if not isinstance(lines, list | np.ndarray):
                 lines = None
             df = df.reset_index(drop=True)
@@ -133,7 +133,7 @@ class Economy:
                         out[col.name] = df[col.name].astype(str).str.strip()
             t[name] = pd.DataFrame(out, columns=spec.column_names)
             if not isinstance(offset, int):
-                t[name].attrs["lines"] = offset
+                t[name].attrs["lines"] = Shared(offset)
             if len(t[name]) < spec.min_rows:
                 raise BundleError(files[name], "has no rows; at least 1 required", line=2)
         _check_keys(t, files)
@@ -363,7 +363,7 @@ class Economy:
             i = int(np.argmax(bad))
             pid = self.product_ids[i]
             row = int(self.needs.index[self.needs["product"] == pid][0])
-            line = int(self.needs.attrs.get("product_lines", {}).get(pid, row + 2))
+            line = int((attr(self.needs, "product_lines") or {}).get(pid, row + 2))
             raise BundleError(
                 self.files["needs"],
                 f"product {pid!r} has a positive target but no technique makes it "
@@ -433,7 +433,7 @@ def _codes(values: pd.Series, ids: pd.Series) -> np.ndarray:
 
 def _line(df: pd.DataFrame, i: int) -> int:
     """File line number of row ``i`` of a table as read (header = line 1)."""
-    lines = df.attrs.get("lines")
+    lines = attr(df, "lines")
     return int(lines[i]) if isinstance(lines, list | np.ndarray) else i + 2
 
 
@@ -552,10 +552,10 @@ def _canonical_order(t: Tables, meta: dict, codes: Codes,
         df = t[name]
         sorted_df = df.iloc[order[name]].reset_index(drop=True)
         sorted_df.attrs = {}  # file lines no longer match the sorted rows
-        if name == "needs":  # set last: pandas copies attrs deeply on every operation
-            sorted_df.attrs["product_lines"] = {
+        if name == "needs":  # shared: pandas would copy a plain dict into every column
+            sorted_df.attrs["product_lines"] = Shared({
                 p: _line(df, int(i)) for p, i in
-                zip(sorted_df["product"], order[name], strict=True)}
+                zip(sorted_df["product"], order[name], strict=True)})
         out[name] = sorted_df
     moved = {(name, col): place[_kind(TABLES[name], col)[4:]][code[order[name]]]
              for (name, col), code in codes.items()}

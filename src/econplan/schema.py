@@ -150,3 +150,28 @@ TABLE_ORDER: tuple[str, ...] = (
 #: feasible and its duals valid (DESIGN.md, "Plan output"): ``econplan plan`` and ``econplan
 #: verify`` exit 4, the report and ``explain`` say it is not proven optimal.
 LIMITED_STATUSES = ("time_limit", "iteration_limit")
+
+
+class Shared:
+    """A value kept in ``DataFrame.attrs`` (file line numbers of the rows as read) that pandas
+    shares instead of copying. pandas deep-copies ``attrs`` into every frame or column it
+    derives: with a line per row (or a product → line map) that was a full copy per column
+    access, measured 30 s of a 2e5-product plan's 137 s. The value is never mutated."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def __deepcopy__(self, memo: dict) -> Shared:
+        return self
+
+    def __copy__(self) -> Shared:
+        return self
+
+
+def attr(df: object, key: str, default: object = None) -> object:
+    """``df.attrs[key]`` unwrapped from :class:`Shared` (``default`` when absent)."""
+    value = getattr(df, "attrs", {}).get(key, default)
+    return value.value if isinstance(value, Shared) else value
+

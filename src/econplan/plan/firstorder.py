@@ -24,9 +24,12 @@ approximate answer into a certified one with :mod:`econplan.plan.repair`:
    PDHG with periodic repairs, each check also trying the restricted LP in its min-cost form.
 2. **Stage 2** ``min c·z`` at ``t ≥ t₁(1 − 1e-7)`` (t₁: the fulfilment stage 1's plan
    achieves). Skipped, with proof, when the cost is one resource that binds in stage 1
-   (:meth:`_Run._stage2_shortcut`); otherwise PDHG warm-started from stage 1 with an
-   iteration budget, repaired, mixed with stage 1's plan if the repair gave up fulfilment,
-   and kept only if cheaper; its duals are then the plan's valuations.
+   (:meth:`_Run._stage2_shortcut`); otherwise HiGHS's simplex (up to
+   ``TRY_HIGHS_STAGE2_UNTIL`` techniques), else min-labour's certified route with the
+   targets pinned at t₁, its iterates repaired and mixed with stage 1's plan so that every
+   one is a plan; kept only if cheaper; its duals are then the plan's valuations. A stage 2
+   that is not certified in its time (STAGE2_SHARE × stage 1's) ends with status
+   ``time_limit``: t* is proven, the least cost is not, and the message gives both numbers.
 
 The certificate written with the plan is the stage-1 duals' (p, u, v) against the activities
 finally written, recomputed by :mod:`econplan.plan.certificate`; this backend never reports a
@@ -63,8 +66,11 @@ __all__ = ["PdhgSolver"]
 
 #: stage 2 keeps t ≥ t₁ (1 − STAGE2_SLACK): room for a first-order solver's tolerance
 STAGE2_SLACK = 1e-7
-#: Stage 2's least time (seconds); else it gets as long as stage 1 took.
+#: Stage 2's least time (seconds); else it gets STAGE2_SHARE times as long as stage 1 took
+#: (within the time limit). A stage 2 not certified in that time ends with status time_limit:
+#: t* is proven then, the least resource cost is not.
 STAGE2_MIN_SECONDS = 5.0
+STAGE2_SHARE = 2.0
 #: Up to this many techniques stage 2 is HiGHS's simplex (where HiGHS is the default planner
 #: anyway: plan/__init__.RACE_ABOVE).
 EXACT_STAGE2_UNTIL = 2_000
@@ -606,7 +612,7 @@ class _Run:
         ``(z, stage-1 certificate of z, price, resource price, capacity price, min-cost
         certificate)`` or None when no plan came back."""
         pb, d = self.pb, self.d
-        budget = max(STAGE2_MIN_SECONDS, self._stage1_seconds)
+        budget = max(STAGE2_MIN_SECONDS, STAGE2_SHARE * self._stage1_seconds)
         if pb.m <= TRY_HIGHS_STAGE2_UNTIL:
             t_try = time.perf_counter()
             exact = self._stage2_highs(
@@ -823,10 +829,13 @@ class _Run:
             if out2 is not None and out2[1].holds(self.tol) and pb.c @ out2[0] <= pb.c @ z1:
                 z, _, price, u2, v2, cost_cert = out2
                 if not cost_cert.holds(self.tol):
-                    message = (f"pdhg: stage 2 (least resource cost) not certified in the time "
-                               f"limit: cost {cost_cert.achieved:.10g}, proven least cost ≥ "
-                               f"{cost_cert.bound:.10g} (gap {cost_cert.duality_gap:.1e})")
+                    status = Status.TIME_LIMIT  # t* is proven, the least cost is not
+                    message = (f"pdhg: stage 2 (least resource cost) not certified in its "
+                               f"time: cost {cost_cert.achieved:.10g}, proven least cost ≥ "
+                               f"{cost_cert.bound:.10g} (gap {cost_cert.duality_gap:.1e}); "
+                               f"t* = {t_star:.10g} is certified")
             elif out2 is not None:
+                status = Status.TIME_LIMIT  # t* is proven, the least cost is not
                 cc = out2[5]
                 bound = (f"proven least cost ≥ {cc.bound:.10g}"
                          if cc.dual_residual <= self.tol else "no proven lower bound")
@@ -835,8 +844,14 @@ class _Run:
                            f"(stage 2's own plan, cost {cc.achieved:.10g}, did not meet every "
                            f"row to 1e-6: primal residual {out2[1].primal_residual:.1e})")
             else:
+                status = Status.TIME_LIMIT  # t* is proven, the least cost is not
                 message = (f"pdhg: stage 2 (least resource cost) ended without a plan; stage "
                            f"1's plan is kept: cost {pb.c @ z1:.10g}, not proven least")
+        elif status == Status.OPTIMAL:
+            status = Status.TIME_LIMIT  # t* is proven, the least cost is not
+            message = (f"pdhg: no time left for stage 2 (least resource cost); stage 1's plan "
+                       f"is kept: cost {pb.c @ z1:.10g}, not proven least; t* = "
+                       f"{t_star:.10g} is certified")
         elif status != Status.OPTIMAL:
             message = (f"pdhg: certificate not reached in the time limit (gap "
                        f"{cert1.duality_gap:.2e}, primal {cert1.primal_residual:.1e}, dual "

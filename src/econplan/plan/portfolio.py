@@ -15,8 +15,11 @@ in a fresh Python process (safe inside a threaded server; ~1 s of imports), and 
 first that ends *definitively* — optimal (its certificate is checked again by the Plan as for
 any backend) or infeasible; the other is stopped. When neither is definitive within the time
 limit, the better of what they returned is kept (a plan before no plan, then a time limit
-before an error, then the order of :data:`CONTESTANTS`). HiGHS starts :data:`HEAD_START`
-seconds after ``fast``, so plans that come quickly do not pay for the race.
+before an error, then the order of :data:`CONTESTANTS`); without a time limit, once one has
+returned a plan short of its certificate (e.g. ``fast`` with t* proven but its least cost
+not), the others get as long again (:data:`GRACE_SECONDS` at least), not forever. HiGHS
+starts :data:`HEAD_START` seconds after ``fast``, so plans that come quickly do not pay for
+the race.
 
 The price of the race: which backend answers first is a matter of timing, so where the optimum
 is not unique two runs can return different optimal plans (same t* and a valid certificate;
@@ -45,6 +48,9 @@ _DEFINITIVE = (Status.OPTIMAL, Status.INFEASIBLE)
 #: HiGHS — its dense algebra uses both cores), so plans that come within this time do not
 #: pay for the race.
 HEAD_START = 5.0
+#: without a time limit, once one contestant has returned a plan short of a certificate the
+#: others get as long again as it took (at least this many seconds) to do better
+GRACE_SECONDS = 30.0
 
 
 def _rank(res: SolverResult) -> tuple[int, int]:
@@ -52,6 +58,16 @@ def _rank(res: SolverResult) -> tuple[int, int]:
     error."""
     has_plan = res.z is not None and res.p is not None
     return (0 if has_plan else 1, 0 if res.status == Status.TIME_LIMIT else 1)
+
+
+def _deadline(deadline: float | None, elapsed: float, res: SolverResult) -> float | None:
+    """When the race stops waiting (seconds from its start; None: not before a definitive
+    answer). Without a time limit, a non-definitive result that carries a plan (e.g. ``fast``
+    with t* proven and its least cost not) gives the others as long again as it took, at
+    least :data:`GRACE_SECONDS`, not forever."""
+    if deadline is None and res.z is not None and res.p is not None:
+        return elapsed + max(elapsed, GRACE_SECONDS)
+    return deadline
 
 
 def race(problem: PlanProblem, options: SolverOptions,
@@ -64,7 +80,7 @@ def race(problem: PlanProblem, options: SolverOptions,
     ``head_start`` seconds after the one before it (and at once when those have all ended
     undecided), so the answers that come quickly are not slowed by the race."""
     start = time.perf_counter()
-    limit = options.time_limit if math.isfinite(options.time_limit) else None
+    deadline = options.time_limit + 30.0 if math.isfinite(options.time_limit) else None
     results: list[SolverResult] = []
     winner: SolverResult | None = None
     with tempfile.TemporaryDirectory(prefix="econplan-race-") as d:
@@ -88,7 +104,7 @@ def race(problem: PlanProblem, options: SolverOptions,
         try:
             while (procs or pending) and winner is None:
                 now = time.perf_counter() - start
-                if limit is not None and now > limit + 30.0:
+                if deadline is not None and now > deadline:
                     break  # the contestants overran their own limit by far: stop them all
                 if pending and (now >= head_start * (len(contestants) - len(pending))
                                 or not procs):
@@ -109,6 +125,7 @@ def race(problem: PlanProblem, options: SolverOptions,
                     if res.status in _DEFINITIVE:
                         winner = res
                         break
+                    deadline = _deadline(deadline, time.perf_counter() - start, res)
         finally:
             stopped = list(procs)
             for p, _ in procs.values():
