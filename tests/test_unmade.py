@@ -116,3 +116,37 @@ def test_random_economies_with_an_unmade_product(seed):
             assert abs(plan.fulfilment - ref.fulfilment) <= 1e-6 * max(1.0, abs(ref.fulfilment))
             s = plan.summary
             assert abs(s["duality_gap"]) <= 1e-6 and s["dual_residual"] <= 1e-6
+
+
+@pytest.mark.parametrize("solver", ["highs", "fast", "pdhg"])
+def test_a_needed_product_nobody_can_make_gives_t_zero(tmp_path, solver):
+    """a's only technique needs b, which nothing makes; a has a target and no floor: t* = 0
+    is the optimum (no plan makes any a), not infeasible; summary.json says 0.0 (not -0.0)
+    and the CLI does not blame resources that are all unused."""
+    import json
+    import subprocess
+    import sys
+
+    b = tmp_path / "b"
+    b.mkdir()
+    files = {
+        "economy.toml": 'name = "u"\nperiod = "1"\n',
+        "products.csv": "id,name,unit\na,A,u\nb,B,u\nc,C,u\n",
+        "techniques.csv": "id,product,output,capacity\nta,a,1,\ntc,c,1,\n",
+        "inputs.csv": "technique,product,amount\nta,b,0.5\ntc,a,0.1\n",
+        "resources.csv": "id,name,unit,available\nlab,L,h,100\n",
+        "resource_use.csv": "technique,resource,amount\nta,lab,1\ntc,lab,1\n",
+        "needs.csv": "product,target,priority,floor\na,10,1,0\nc,5,1,0\n",
+    }
+    for name, text in files.items():
+        (b / name).write_text(text)
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "econplan.cli", "plan", str(b), "--out",
+                           str(out), "--no-report", "--solver", solver],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    text = (out / "summary.json").read_text()
+    s = json.loads(text)
+    assert s["status"] == "optimal" and s["fulfilment"] == 0.0 and '"fulfilment": 0.0' in text
+    assert s["labour_used"] == 0.0 and s["duality_gap"] <= 1e-9
+    assert "a product that is needed cannot be made" in proc.stdout

@@ -831,10 +831,10 @@ def test_row_lines_ride_along_without_copies(tmp_path):
 
     src = Path(econplan.__file__).parent / "examples" / "small"
     e = econplan.load(src)
-    lines = e.needs.attrs["product_lines"]
-    assert isinstance(lines, Shared) and attr(e.needs, "product_lines")
-    assert copy.deepcopy(e.needs.attrs)["product_lines"] is lines
-    assert e.needs["product"].attrs["product_lines"] is lines  # a column access: no copy
+    lines = e.needs.attrs["lines"]
+    assert isinstance(lines, Shared) and len(attr(e.needs, "lines")) == len(e.needs)
+    assert copy.deepcopy(e.needs.attrs)["lines"] is lines
+    assert e.needs["product"].attrs["lines"] is lines  # a column access: no copy
     b = tmp_path / "b"
     shutil.copytree(src, b)
     needs = _lines(b / "needs.csv")

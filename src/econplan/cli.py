@@ -227,6 +227,8 @@ def print_plan_summary(p, out: Path) -> None:
         c.print(f"[bold yellow]Stopped with status {p.status}[/]: the plan below is feasible "
                 f"and its bound proven, but it is not certified optimal "
                 f"(gap {s['duality_gap']:.2e}; no plan {beyond} {s['bound']:.6g}).")
+        if s.get("message"):
+            c.print(f"  {s['message']}", markup=False, highlight=False)
     c.print(f"[bold]{e.name}[/] ({e.period}) — {e.n_products} products, "
             f"{e.n_techniques} techniques, solver {s['solver']} in {s['seconds']:.2f} s"
             + (" (warm start)" if s.get("warm_start") else ""))
@@ -234,7 +236,9 @@ def print_plan_summary(p, out: Path) -> None:
         c.print(f"  targets met at least labour: {s['labour_cost']:.6g} {e.labour}")
     else:
         t = s["fulfilment"]
-        verdict = "every need met in full" if t >= 1 - 1e-9 else "resources bind"
+        verdict = ("every need met in full" if t >= 1 - 1e-9 else "resources bind"
+                   if s.get("bottlenecks") else "no resource or capacity binds: a product "
+                   "that is needed cannot be made")
         c.print(f"  fulfilment {'t*' if p.ok else 't'} = [bold]{t:.6f}[/] ({verdict})")
     c.print(f"  {e.labour}: {s['labour_used']:.6g} used of {s['labour_available']:.6g}")
     for b in s.get("bottlenecks", [])[:5]:

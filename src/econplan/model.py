@@ -363,7 +363,7 @@ class Economy:
             i = int(np.argmax(bad))
             pid = self.product_ids[i]
             row = int(self.needs.index[self.needs["product"] == pid][0])
-            line = int((attr(self.needs, "product_lines") or {}).get(pid, row + 2))
+            line = _line(self.needs, row)
             raise BundleError(
                 self.files["needs"],
                 f"product {pid!r} has a positive target but no technique makes it "
@@ -552,10 +552,11 @@ def _canonical_order(t: Tables, meta: dict, codes: Codes,
         df = t[name]
         sorted_df = df.iloc[order[name]].reset_index(drop=True)
         sorted_df.attrs = {}  # file lines no longer match the sorted rows
-        if name == "needs":  # shared: pandas would copy a plain dict into every column
-            sorted_df.attrs["product_lines"] = Shared({
-                p: _line(df, int(i)) for p, i in
-                zip(sorted_df["product"], order[name], strict=True)})
+        if name == "needs":  # each sorted row's line as read (for messages about a need)
+            lines = attr(df, "lines")
+            sorted_df.attrs["lines"] = Shared(
+                np.asarray(lines)[order[name]] if isinstance(lines, list | np.ndarray)
+                else order[name] + 2)
         out[name] = sorted_df
     moved = {(name, col): place[_kind(TABLES[name], col)[4:]][code[order[name]]]
              for (name, col), code in codes.items()}

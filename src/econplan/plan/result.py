@@ -203,7 +203,7 @@ class Plan:
                 ) if (e.target > 0).any() else 1.0
                 s["labour_cost"] = c.achieved
             else:
-                s["fulfilment"] = float(r.t)
+                s["fulfilment"] = float(r.t) + 0.0  # + 0.0: never "-0.0"
                 s["fulfilment_achieved"] = c.achieved
             s["primal_residual"] = c.primal_residual
             s["dual_residual"] = c.dual_residual
