@@ -50,7 +50,9 @@ def reference_t(e: Economy) -> float:
     return float(res.x[-1])
 
 
-CASES = [(60, 2, 1), (300, 2, 2), (800, 3, 3), (2000, 2, 4)]
+#: the last case is above plan.RACE_ABOVE techniques (2,200), so the default races `fast` and
+#: HiGHS; at 2,000 × 2 the reference's interior point alone took ~112 s of CI (1,100: ~10 s)
+CASES = [(60, 2, 1), (300, 2, 2), (800, 3, 3), (1100, 2, 4)]
 
 
 @pytest.mark.parametrize("n,k,seed", CASES)
