@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 from scipy.optimize import linprog
@@ -123,3 +124,31 @@ def test_stage_two_wastes_nothing(tmp_path, solver, case):
     rc_h, h = _plan(b, tmp_path / "out_h", "--solver", "highs")
     assert s["fulfilment"] == pytest.approx(h["fulfilment"], rel=1e-7)
     assert s["labour_used"] == pytest.approx(h["labour_used"], rel=1e-6)
+
+
+def test_portfolio_stage_two_keeps_t_star(tmp_path):
+    """HiGHS's thread scheduler belongs to the process: the portfolio's `fast` contestant ran
+    its restricted LP with HiGHS's default threads, then stage 2 asked for one thread and
+    every HiGHS run failed ("error"), so stage 2 fell to the first-order route at
+    t*(1 − 1e-7), below DESIGN.md's t*(1 − 1e-9) (a fuzzer's 11-product economy). Now the
+    process keeps its first thread count and stage 2 is HiGHS's, at t*(1 − 1e-9)."""
+    b = DATA / "portfolio_threads"
+    rc, s = _plan(b, tmp_path / "out", "--solver", "portfolio")
+    assert rc == 0 and s["status"] == "optimal"
+    e = econplan.load(b)
+    pb = e.problem("fulfilment")
+    levels = pd.read_csv(tmp_path / "out" / "activities.csv").set_index("technique")["level"]
+    z = levels.reindex(e.technique_ids).to_numpy()
+    d = pb.y - pb.ymin
+    pos = d > 0
+    achieved = float(np.min((pb.M @ z - pb.ymin)[pos] / d[pos]))
+    assert achieved >= s["fulfilment"] * (1 - 3e-9)
+    assert s["labour_used"] == pytest.approx(_least_labour(e, s["fulfilment"] * (1 - 1e-9)),
+                                             rel=1e-7)
+
+
+def test_highs_keeps_the_processes_first_thread_count():
+    from econplan.plan import highs
+
+    first = highs.highs_threads()
+    assert highs.highs_threads(first + 3) == first

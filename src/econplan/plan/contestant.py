@@ -23,6 +23,9 @@ def main(name: str, job: Path, out: Path) -> None:
         limit_process()
 
         problem, options = pickle.loads(job.read_bytes())
+        from .highs import highs_threads
+
+        highs_threads(options.threads)  # every HiGHS run in this process: the same count
         res = SOLVERS[name].solve(problem, options)
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, never raised there
         res = SolverResult(Status.ERROR, solver=name, message=f"{type(exc).__name__}: {exc}")

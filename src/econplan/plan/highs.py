@@ -32,11 +32,33 @@ def _inf(a: np.ndarray) -> np.ndarray:
 
 
 _banner_shown = False
+#: HiGHS's thread scheduler is global to a process and set up by the first run: a later
+#: instance asking for another number of threads fails to run (status "error"; found by a
+#: fuzzer: the portfolio's contestant ran the restricted LP with the default, then stage 2
+#: with threads=1, and stage 2 fell to the first-order route). So the first number used in a
+#: process is kept for every later instance (None: none chosen yet; 0: HiGHS's default).
+_process_threads: list[int | None] = [None]
+
+
+def highs_threads(requested: int = 0) -> int:
+    """The thread count every HiGHS instance of this process uses: the first one requested
+    (0 = HiGHS's default)."""
+    if _process_threads[0] is None:
+        _process_threads[0] = max(int(requested), 0)
+    return _process_threads[0]
 
 
 def new_highs() -> highspy.Highs:
-    """A Highs instance; HiGHS prints a banner on stdout at its first construction in a
-    process, which would corrupt machine-readable output, so it is sent to /dev/null."""
+    """A Highs instance (with the process's thread count, :func:`highs_threads`); HiGHS
+    prints a banner on stdout at its first construction in a process, which would corrupt
+    machine-readable output, so it is sent to /dev/null."""
+    h = _new_highs()
+    if highs_threads():
+        h.setOptionValue("threads", highs_threads())
+    return h
+
+
+def _new_highs() -> highspy.Highs:
     global _banner_shown
     if _banner_shown:
         return highspy.Highs()
@@ -78,8 +100,8 @@ class HighsSolver(ExactSolver):
         # which keeps primal residuals ~1e-12 instead of ~1e-9 after unscaling (measured on
         # generated economies; bench/RESULTS.md). ``scale=N`` restores a scaling strategy.
         h.setOptionValue("simplex_scale_strategy", int(options.extra.get("scale", 0)))
-        if options.threads:
-            h.setOptionValue("threads", int(options.threads))
+        if highs_threads(options.threads):  # the process's first choice (see highs_threads)
+            h.setOptionValue("threads", highs_threads())
         if np.isfinite(options.time_limit):
             h.setOptionValue("time_limit", float(options.time_limit))
 
