@@ -152,3 +152,40 @@ def test_highs_keeps_the_processes_first_thread_count():
 
     first = highs.highs_threads()
     assert highs.highs_threads(first + 3) == first
+
+
+@pytest.mark.parametrize("solver", ["pdhg", "highs"])
+def test_a_free_cycle_makes_t_unbounded(tmp_path, solver):
+    """Two products that make each other with no resource: t* is unbounded (pdhg ran 225 s to
+    its limit and ended "time_limit", gap -1); every backend says unbounded, exit 1."""
+    b = tmp_path / "b"
+    b.mkdir()
+    for name, text in {
+        "economy.toml": 'name = "cycle"\nperiod = "1"\n',
+        "products.csv": "id,name,unit\na,A,u\nb,B,u\n",
+        "techniques.csv": "id,product,output,capacity\nta,a,1,\ntb,b,1,\n",
+        "inputs.csv": "technique,product,amount\nta,b,0.5\ntb,a,0.5\n",
+        "resources.csv": "id,name,unit,available\nlab,L,h,10\n",
+        "resource_use.csv": "technique,resource,amount\n",
+        "needs.csv": "product,target,priority,floor\na,1,1,0\nb,1,1,0\n",
+    }.items():
+        (b / name).write_text(text)
+    proc = subprocess.run([sys.executable, "-m", "econplan.cli", "plan", str(b), "--out",
+                           str(tmp_path / "out"), "--solver", solver, "--time-limit", "60"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "unbounded" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("solver", ["fast", "pdhg"])
+def test_blocking_lists_no_first_order_noise(tmp_path, solver):
+    """Infeasible floors (a fuzzer's economy): the first-order route listed two capacities of
+    0 "lacking" 9e-9 and 7e-8 beside the real ones. Each entry now lacks more than the
+    route's tolerance, and HiGHS names the same blocking capacities."""
+    b = DATA / "blocking_noise"
+    rc, s = _plan(b, tmp_path / "out", "--solver", solver)
+    assert rc == 3 and s["status"] == "infeasible"
+    assert all(x["lacking"] > 1e-6 * max(x["available"], 1.0) for x in s["blocking"])
+    rc_h, h = _plan(b, tmp_path / "out_h", "--solver", "highs")
+    assert rc_h == 3
+    assert {x["id"] for x in s["blocking"]} >= {x["id"] for x in h["blocking"]}

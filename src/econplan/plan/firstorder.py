@@ -80,6 +80,12 @@ EXACT_STAGE2_UNTIL = 2_000
 #: HiGHS planned exactly in seconds). Above it HiGHS's factorisations are hopeless (1e4 × 2:
 #: over 10 minutes).
 TRY_HIGHS_STAGE2_UNTIL = 10_000
+#: the unboundedness check (an LP on the resource-free, uncapped techniques) is skipped above
+#: this many such techniques
+UNBOUNDED_CHECK_UNTIL = 50_000
+#: excesses of the elastic plan below this share of the amount available (at least of 1) are
+#: the first-order solve's noise, not lacking amounts
+BLOCKING_NOISE = 1e-6
 #: a dual bound t* ≤ −INFEASIBLE_BOUND (t is a ratio) proves the floors infeasible
 INFEASIBLE_BOUND = 1e-6
 #: time kept back for the check after PDHG's first run, in units of the structured start's
@@ -588,7 +594,8 @@ class _Run:
         else:
             capped = np.isfinite(pb.cap)
             blocking = elastic_blocking(pb, np.maximum(self.R @ z - pb.b, 0.0),
-                                        np.maximum(z[capped] - pb.cap[capped], 0.0))
+                                        np.maximum(z[capped] - pb.cap[capped], 0.0),
+                                        rel=BLOCKING_NOISE)
             msg = (f"{what} cannot be met with the resources and capacities available "
                    f"(first-order duals prove t* ≤ {self.infeasible_bound:.3g} < "
                    f"{1 if targets else 0}); the lacking amounts are what a plan meeting the "
@@ -711,6 +718,25 @@ class _Run:
                    f"within {spread:.1e} (relative) of the least cost")
         return p, u / q / w[k], v, message
 
+    def _unbounded(self) -> bool:
+        """Is ``max t`` unbounded? Exactly when the techniques without capacity that use no
+        resource (F) can make d on their own: ``M_F w ≥ d, w ≥ 0`` (a ray of the LP; any ray
+        has R w ≤ 0, so w = 0 on techniques using a resource, and w = 0 on capped ones), and
+        the floors can be met (checked here only without floors: z = 0 meets them). A
+        small LP by HiGHS, only when F is not empty (PDHG would run to its limit: a fuzzer's
+        two products making each other, 225 s)."""
+        pb = self.pb
+        free = np.isinf(pb.cap) & (np.diff(sp.csc_array(self.R).indptr) == 0)
+        # with floors the LP may be infeasible instead (then stage 1 finds the blocking list)
+        if not free.any() or free.sum() > UNBOUNDED_CHECK_UNTIL or (pb.ymin > 0).any():
+            return False
+        from scipy.optimize import linprog
+
+        MF = sp.csc_array(pb.M)[:, np.flatnonzero(free)]
+        r = linprog(np.zeros(MF.shape[1]), A_ub=-MF, b_ub=-self.d, bounds=(0, None),
+                    method="highs")
+        return r.status == 0
+
     # -- min-labour ---------------------------------------------------------------------------
     def min_labour(self) -> SolverResult:
         """``min c·z, M z ≥ y, R z ≤ b, 0 ≤ z ≤ cap`` (formulation.stage2 with the targets met
@@ -810,6 +836,11 @@ class _Run:
             if res.status in (Status.OPTIMAL, Status.TIME_LIMIT):
                 res.p, res.u, res.v = np.zeros(pb.n), np.zeros(pb.k), np.zeros(pb.m)
             return res
+        if self._unbounded():
+            return SolverResult(
+                Status.UNBOUNDED, solver="pdhg", message=(
+                    "t* is unbounded: techniques without capacity that use no resource can "
+                    "make every need in any amount"))
         t_stage1 = time.perf_counter()
         out = self.stage1()
         self._stage1_seconds = time.perf_counter() - t_stage1

@@ -94,15 +94,18 @@ def elastic(pb: PlanProblem, floors: np.ndarray) -> LP:
     )
 
 
-def elastic_blocking(pb: PlanProblem, sigma: np.ndarray, s: np.ndarray) -> list[dict]:
+def elastic_blocking(pb: PlanProblem, sigma: np.ndarray, s: np.ndarray,
+                     rel: float = 1e-9) -> list[dict]:
     """The elastic LP's answer as ``blocking`` entries: resources whose relaxation ``sigma``
     (k,) and capacities whose relaxation ``s`` (one per capacitated technique, in order) is
-    above rounding (1e-9 of the amount available, at least 1e-9)."""
+    above rounding (``rel`` of the amount available, at least ``rel``; 1e-9 for a simplex
+    solution, the first-order route passes its own tolerance, 1e-6: a fuzzer found it listing
+    capacities of 0 "lacking" 7e-8)."""
     capped = np.flatnonzero(np.isfinite(pb.cap))
     out = [{"kind": "resource", "index": int(i), "lacking": float(sigma[i])}
-           for i in np.flatnonzero(sigma > 1e-9 * np.maximum(pb.b, 1.0))]
+           for i in np.flatnonzero(sigma > rel * np.maximum(pb.b, 1.0))]
     out += [{"kind": "capacity", "index": int(capped[q]), "lacking": float(s[q])}
-            for q in np.flatnonzero(s > 1e-9 * np.maximum(pb.cap[capped], 1.0))]
+            for q in np.flatnonzero(s > rel * np.maximum(pb.cap[capped], 1.0))]
     return out
 
 
