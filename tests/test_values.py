@@ -141,3 +141,24 @@ def test_values_cli_writes_values_csv(tmp_path, example_bundle):
                                dense_values(e, tech), rtol=1e-12)
     # electricity: coal (0.4 h + inputs) is cheaper in labour than wind (0.6 h + inputs)
     assert v.set_index("product").loc["electricity", "technique"] == "coal_plant"
+
+
+def test_the_labour_choice_is_found_once_per_economy(monkeypatch, tmp_path):
+    """Loading checks productivity with the labour-cheapest choice and `values` needs it again:
+    the Economy keeps it (read-only), so the policy iteration runs once."""
+    import econplan
+    from econplan import values as V
+
+    path = tmp_path / "g"
+    econplan.generate(path, products=300, techniques_per_product=2, seed=3)
+    calls = []
+    real = V._choose_techniques
+    monkeypatch.setattr(V, "_choose_techniques", lambda s: calls.append(1) or real(s))
+    e = econplan.load(path)
+    df = e.values()
+    assert len(calls) == 1
+    choice, lam = V.choose_techniques(e)
+    assert not lam.flags.writeable and not choice.technique.flags.writeable
+    fresh_choice, fresh_lam = real(V.Structure.of(e))
+    assert np.array_equal(fresh_choice.technique, choice.technique)
+    np.testing.assert_allclose(df[e.resource_ids[0]].to_numpy(), fresh_lam, rtol=1e-9)

@@ -384,6 +384,8 @@ def write_tables(meta: dict, tables: Tables, path: str | Path, format: str = "cs
             if format == "csv":
                 write_csv(df, tmp / f"{name}.csv")
             else:
+                df = df.copy(deep=False)
+                df.attrs = {}  # the rows' file lines as read are not part of the bundle
                 pq.write_table(pa.Table.from_pandas(df, preserve_index=False),
                                tmp / f"{name}.parquet")
     return path

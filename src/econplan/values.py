@@ -149,8 +149,23 @@ def labour_choice(problem) -> tuple[np.ndarray, np.ndarray]:
 
 
 def choose_techniques(economy) -> tuple[Choice, np.ndarray]:
-    """Non-substitution choice by policy iteration; returns ``(choice, labour values)``."""
-    economy = Structure.of(economy)
+    """Non-substitution choice by policy iteration; returns ``(choice, labour values)``.
+
+    An :class:`~econplan.model.Economy` (immutable) keeps the answer: loading checks
+    productivity with it and ``econplan values`` then needs it again (at 1e6 products one
+    policy iteration is ~20 s)."""
+    memo = getattr(economy, "__dict__", {}) if hasattr(economy, "product_ids") else {}
+    if "_labour_choice" not in memo:
+        found = _choose_techniques(Structure.of(economy))
+        if hasattr(economy, "product_ids"):
+            for a in (found[0].technique, found[0].producible, found[1]):
+                a.flags.writeable = False  # shared by every later caller
+            economy.__dict__["_labour_choice"] = found
+        return found
+    return memo["_labour_choice"]
+
+
+def _choose_techniques(economy: Structure) -> tuple[Choice, np.ndarray]:
     n = economy.n_products
     ok, producible, lab, technique = _direct_labour_choice(economy)
     o = np.asarray(economy.output)
