@@ -137,7 +137,9 @@ def values(
 def plan(
     bundle: Annotated[Path, typer.Argument(help="Bundle folder.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the plan files.")],
-    objective: Annotated[str, typer.Option(help="fulfilment | min-labour")] = "fulfilment",
+    objective: Annotated[str, typer.Option(
+        help="fulfilment | min-labour | harmony (priority-weighted concave fulfilment; "
+             "solver highs)")] = "fulfilment",
     solver: Annotated[str | None,
                       typer.Option(help="highs | scipy | fast | pdhg | portfolio (default: by "
                                         "size)")]
@@ -165,8 +167,10 @@ def plan(
     (again after a change: econplan plan examples/small --out plan2 --warm-start small-plan)
     """
     _state["quiet"] |= quiet
-    if objective not in ("fulfilment", "min-labour"):
-        fail(f"--objective: unknown objective {objective!r} (fulfilment or min-labour)", 2)
+    if objective not in ("fulfilment", "min-labour", "harmony"):
+        fail(f"--objective: unknown objective {objective!r} (fulfilment, min-labour or "
+             "harmony)", 2)
+    _check_solver_objective(solver or ("fast" if dask is not None else None), objective)
     options: dict = {}
     if time_limit is not None:
         if not (time_limit > 0 and time_limit < float("inf")):
@@ -209,6 +213,20 @@ def plan(
             raise typer.Exit(4)
 
 
+def _check_solver_objective(solver: str | None, objective: str) -> None:
+    """Exit 2 with one line when ``solver`` lacks the capability ``objective`` needs (harmony
+    is HiGHS's only); None (the default, chosen by objective and size) always can."""
+    from .plan import NEEDS, SOLVERS, Objective
+
+    if solver is None or solver not in SOLVERS:
+        return
+    need = NEEDS[Objective(objective)]
+    if need not in SOLVERS[solver].capabilities:
+        able = sorted(name for name, b in SOLVERS.items() if need in b.capabilities)
+        fail(f"--solver: {solver!r} cannot plan objective {objective!r} "
+             f"(use --solver {' or '.join(able)}, or leave --solver out)", 2)
+
+
 def print_plan_summary(p, out: Path) -> None:
     c = out_console()
     s = p.summary
@@ -234,6 +252,9 @@ def print_plan_summary(p, out: Path) -> None:
             + (" (warm start)" if s.get("warm_start") else ""))
     if s["objective"] == "min-labour":
         c.print(f"  targets met at least labour: {s['labour_cost']:.6g} {e.labour}")
+    elif s["objective"] == "harmony":
+        c.print(f"  harmony {'H*' if p.ok else 'H'} = [bold]{s['harmony']:.6f}[/] "
+                f"(least fulfilment {s['fulfilment']:.6f})")
     else:
         t = s["fulfilment"]
         verdict = ("every need met in full" if t >= 1 - 1e-9 else "resources bind"

@@ -162,6 +162,11 @@ def explain(plan_dir: Path | str, product: str | None = None,
     if objective == "min-labour":
         out.append(f"This plan meets every target exactly at the least cost in {labour}: "
                    f"{_num(summary.get('labour_cost'))} {lunit}.")
+    elif objective == "harmony":
+        out.append(f"This plan balances the needs by harmony (priority-weighted concave "
+                   f"fulfilment, Cockshott): H = {_num(summary.get('harmony'))}. Each need "
+                   f"gets its own share; the least met gets {_pct(t)} of its need above its "
+                   "floor, and shortfalls weigh more than surpluses.")
     elif t >= 1 - 1e-9:
         out.append(f"Every need can be met in full: the plan reaches {_pct(t)} of each need "
                    f"(t* = {t:.6g}), so there is room for {_pct(max(t - 1, 0))} more before "
@@ -174,14 +179,16 @@ def explain(plan_dir: Path | str, product: str | None = None,
                    + f" (t* = {t:.6g}). That is as far as the resources and capacities go.")
 
     # --- what blocks it
-    per = "percentage points" if objective != "min-labour" else lunit
+    # valuations are in t (shown in percentage points), in H for harmony, in labour else
+    per = {"min-labour": lunit, "harmony": "units of H"}.get(objective, "percentage points")
+    in_t = objective not in ("min-labour", "harmony")
     if bns:
         out.append("")
         out.append("What limits the plan (largest effect first):")
         for b in bns:
             unit = units.get(str(b["id"]), "unit") if b.get("kind") == "resource" else "unit"
             val = float(b.get("valuation", 0.0))
-            gain1 = val * 100 if objective != "min-labour" else val
+            gain1 = val * 100 if in_t else val
             step = _step(gain1, float(b.get("available", float("nan"))))
             if b.get("kind") == "capacity":
                 pid = str(b.get("product", ""))
@@ -194,9 +201,10 @@ def explain(plan_dir: Path | str, product: str | None = None,
                         f"{unit} used.")
             amount = "one more" if step == 1 else f"{_num(step)} more"
             unit_word = unit if step != 1 else unit.rstrip("s") if unit.endswith("s") else unit
-            verb = "raise fulfilment by" if objective != "min-labour" else "save"
+            verb = {"min-labour": "save", "harmony": "raise harmony by"}.get(
+                objective, "raise fulfilment by")
             pct_gain = float(b.get("gain_per_percent", 0.0))
-            if objective != "min-labour":
+            if in_t:
                 pct_gain *= 100
             out.append(
                 f"{head} {amount.capitalize()} {unit_word} would {verb} "

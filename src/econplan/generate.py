@@ -159,6 +159,7 @@ class GeneratedEconomy:
             tech_product=self.tech_product.astype(np.int64),
             output=self.output.copy(),
             objective=Objective(objective),
+            w=self.priority.copy(),
         )
 
 

@@ -342,7 +342,7 @@ class Economy:
             M=self.M, R=self.R, b=np.asarray(self.available), cap=np.asarray(self.cap),
             y=np.asarray(self.target), ymin=np.asarray(self.floor), cost=np.asarray(self.cost),
             tech_product=np.asarray(self.tech_product), output=np.asarray(self.output),
-            objective=Objective(objective),
+            objective=Objective(objective), w=np.asarray(self.priority),
         )
 
     def plan(self, objective: str = "fulfilment", solver: str | None = None,

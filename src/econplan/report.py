@@ -197,6 +197,9 @@ def _bottleneck_chart(summary: dict, names: dict[str, str] | None,
         if per == "fulfilment":
             gain_txt = f"+{100 * gain:.3g} percentage points"
             one = f"{100 * float(b['valuation']):.3g} percentage points{per_unit}"
+        elif per == "harmony":  # harmony plans: duals in units of H, a gain
+            gain_txt = f"+{_fmt(gain)} harmony"
+            one = f"{_fmt(b['valuation'])} harmony{per_unit}"
         else:
             gain_txt = f"−{_fmt(gain)} {html.escape(str(per))}"
             one = f"{_fmt(b['valuation'])} {html.escape(str(per))}{per_unit}"
@@ -212,13 +215,15 @@ def _bottleneck_chart(summary: dict, names: dict[str, str] | None,
         "x": [gains[i] for i in order], "y": [labels[i] for i in order],
         "marker": {"color": "#e67e22"},
         "text": [f"+{gains[i]:.3g}" for i in order], "textposition": "auto",
-        "hovertemplate": "%{y}: 1 % more would raise fulfilment by %{x:.3g} points"
-                         "<extra></extra>",
+        "hovertemplate": ("%{y}: 1 % more would raise harmony by %{x:.3g}<extra></extra>"
+                          if per == "harmony" else
+                          "%{y}: 1 % more would raise fulfilment by %{x:.3g} points"
+                          "<extra></extra>"),
     }], {
         "title": {"text": "What 1 % more would buy"},
         "height": _hbar_height(len(labels)),
-        "xaxis": {"title": {"text": "fulfilment gained (percentage points)"
-                            if per == "fulfilment" else f"{per} saved"}},
+        "xaxis": {"title": {"text": {"fulfilment": "fulfilment gained (percentage points)",
+                                     "harmony": "harmony gained"}.get(per, f"{per} saved")}},
         "yaxis": {"automargin": True},
     })
     table = (
@@ -353,7 +358,13 @@ def _headline(summary: dict, units: dict[str, str] | None) -> str:
     period = html.escape(str(summary.get("period", "")))
     parts = [f"<h1>Plan{': ' + name if name else ''}"
              f"{' — ' + period if period else ''}</h1>"]
-    if status == "optimal" and math.isfinite(t):
+    if status == "optimal" and summary.get("objective") == "harmony":
+        parts.append(f'<p class="big" id="fulfilment">Harmony: '
+                     f'{_fmt(summary.get("harmony"), 4)}</p>')
+        parts.append(f"<p>The plan balances the needs by priority (harmony, Cockshott): every "
+                     f"floor is met and the least met need gets {_pct(t)} of what it asks "
+                     "beyond its floor; shortfalls weigh more than surpluses.</p>")
+    elif status == "optimal" and math.isfinite(t):
         cls = "ok" if t >= 1 - 1e-9 else "short"
         parts.append(f'<p class="big {cls}" id="fulfilment">Needs met: {_pct(t)}</p>')
         if t >= 1 - 1e-9:

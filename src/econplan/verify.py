@@ -11,6 +11,10 @@ algebra cannot hide itself. DESIGN.md, "The certificate", defines what is checke
 3. the duals p, u, v ≥ 0 satisfy ``p·d = 1`` and ``p·(B − A)_j − u·R_j − v_j ≤ 0``;
 4. the bound ``u·b + v·cap − p·ymin`` meets the fulfilment the plan achieves (gap), and the
    reported ``fulfilment`` is that achieved value (to the tolerance).
+
+``min-labour`` and ``harmony`` plans are checked against their own LPs' certificates
+(DESIGN.md); for harmony, h is evaluated here from :data:`econplan.plan.harmony.HARMONY_TABLE`
+(the data only, not the planner's code), without the ``p·d = 1`` normalisation.
 """
 
 from __future__ import annotations
@@ -35,6 +39,29 @@ class Verdict:
     #: the plan is not optimal (a limit stopped it) but everything else holds: feasible levels,
     #: valid duals, the bound and the gap it reports
     bound_only: bool = False
+
+
+def _harmony(t: np.ndarray, w: np.ndarray) -> float:
+    """H = Σ w_i h(t_i), h interpolated between its breakpoints' values (flat above the last,
+    continued with the first slope below 0, where a floor is missed)."""
+    from .plan.harmony import HARMONY_TABLE
+
+    breaks, slopes = (np.asarray(a, float) for a in HARMONY_TABLE)
+    values = np.concatenate([[0.0], np.cumsum(np.diff(breaks) * slopes)])
+    ht = np.interp(t, breaks, values) + slopes[0] * np.minimum(t, 0.0)
+    return float((w * ht).sum())
+
+
+def _segment_excess(w: np.ndarray, pd_: np.ndarray) -> float:
+    """Σ_i Σ_k len_k·max(0, w_i slope_k − p_i d_i) over h's finite segments (the bound's
+    term for the t_i; the flat segment above the last breakpoint adds 0)."""
+    from .plan.harmony import HARMONY_TABLE
+
+    breaks, slopes = (np.asarray(a, float) for a in HARMONY_TABLE)
+    total = 0.0
+    for length, slope in zip(np.diff(breaks), slopes, strict=True):
+        total += length * float(np.maximum(0.0, w * slope - pd_).sum())
+    return total
 
 
 def verify(bundle: str | Path, plan_dir: str | Path, tol: float = 1e-6) -> Verdict:
@@ -96,6 +123,12 @@ def verify(bundle: str | Path, plan_dir: str | Path, tol: float = 1e-6) -> Verdi
     if objective == "min-labour":
         lo = y_arr
         t = None
+    elif objective == "harmony":
+        # each needed product's own t_i; feasibility is that of the floors (t_i ≥ 0)
+        mask = d > 0
+        t_i = (net_arr[mask] - ymin_arr[mask]) / d[mask]
+        t = float(t_i.min()) if mask.any() else 1.0
+        lo = ymin_arr
     else:
         mask = d > 0
         t = float(np.min((net_arr[mask] - ymin_arr[mask]) / d[mask])) if mask.any() else 1.0
@@ -147,6 +180,16 @@ def verify(bundle: str | Path, plan_dir: str | Path, tol: float = 1e-6) -> Verdi
         bound = float(p @ y_arr - u @ avail - (v[capped] * cap_arr[capped]).sum())
         gap = (cost - bound) / max(1.0, abs(cost))
         claimed_ok = True
+    elif objective == "harmony":
+        w_arr = by_row(needs["product"], needs["priority"], products, 1.0)
+        H = _harmony(t_i, w_arr[mask])
+        bound = float(u @ avail + (v[capped] * cap_arr[capped]).sum() - p @ ymin_arr
+                      + _segment_excess(w_arr[mask], p[mask] * d[mask]))
+        gap = (bound - H) / max(1.0, abs(H))
+        claimed, claimed_h = summary.get("fulfilment"), summary.get("harmony")
+        claimed_ok = (claimed is not None and abs(float(claimed) - t) <= tol * max(1.0, abs(t))
+                      and claimed_h is not None
+                      and abs(float(claimed_h) - H) <= tol * max(1.0, abs(H)))
     else:
         dual = max(dual, abs(float(p @ d) - 1.0) if (d > 0).any() else 0.0)
         bound = float(u @ avail + (v[capped] * cap_arr[capped]).sum() - p @ ymin_arr)
@@ -170,16 +213,19 @@ def verify(bundle: str | Path, plan_dir: str | Path, tol: float = 1e-6) -> Verdi
                             f"{gap:.6g}")
     elif abs(gap) > tol:
         problems.append("bound does not meet the plan (duality gap)")
-    if not claimed_ok:
+    if not claimed_ok and objective == "harmony":
+        problems.append(f"reported fulfilment {summary.get('fulfilment')} or harmony "
+                        f"{summary.get('harmony')} is not the achieved {t:.12g} or {H:.12g}")
+    elif not claimed_ok:
         problems.append(f"reported fulfilment {summary.get('fulfilment')} is not the "
                         f"achieved {t:.12g}")
     if problems:
         return Verdict(False, f"FAIL: {'; '.join(problems)} ({figures}; tolerance {tol:g})",
                        primal, dual, gap)
-    what = "t*" if objective != "min-labour" else "labour cost"
-    value = t if objective != "min-labour" else cost
+    what = {"min-labour": "labour cost", "harmony": "harmony H*"}.get(objective, "t*")
+    value = cost if objective == "min-labour" else H if objective == "harmony" else t
     if limited:
-        what = "t" if objective != "min-labour" else "labour cost"
+        what = {"min-labour": "labour cost", "harmony": "harmony H"}.get(objective, "t")
         side = "at most" if objective != "min-labour" else "at least"
         return Verdict(False, f"NOT OPTIMAL (status {status}): feasible plan, {what} = "
                        f"{value:.10g}, the optimum is {side} {bound:.10g} ({figures})",

@@ -63,6 +63,10 @@ FAST_ABOVE_WITH_CAPACITIES = 4_000
 RACE_ABOVE = 2_000
 RACE_UNTIL = 50_000
 
+#: The capability a backend needs for each objective.
+NEEDS = {Objective.FULFILMENT: Capability.FULFILMENT, Objective.MIN_LABOUR: Capability.MIN_LABOUR,
+         Objective.HARMONY: Capability.HARMONY}
+
 
 def default_solver(economy: Economy) -> str:
     """``fast`` above the measured sizes where HiGHS's simplex becomes slow, else ``highs``;
@@ -88,29 +92,39 @@ def make_plan(
 ) -> Plan:
     """Solve the plan of ``economy`` and return it with valuations and certificate.
 
-    ``objective``: ``fulfilment`` (DESIGN.md's two-stage Kantorovich plan) or ``min-labour``.
-    ``solver``: a key of :data:`SOLVERS`. ``options``: fields of :class:`SolverOptions`;
+    ``objective``: ``fulfilment`` (DESIGN.md's two-stage Kantorovich plan), ``min-labour`` or
+    ``harmony`` (:mod:`econplan.plan.harmony`; HiGHS only, the default for it whatever the
+    size). ``solver``: a key of :data:`SOLVERS`; one without the objective's capability is
+    refused (ValueError). ``options``: fields of :class:`SolverOptions`;
     ``warm_start`` may be a previous :class:`Plan`, the folder of one written by
     ``econplan plan`` or a :class:`SolverResult` (:func:`econplan.plan.warm.warm_start_from`:
     matched by id; backends without :attr:`Capability.WARM_START` start cold, and the plan's
     message says so). An infeasible plan is returned with ``status == "infeasible"`` and
     ``blocking`` set.
     """
-    name = solver or default_solver(economy)
+    try:
+        obj = Objective(objective)
+    except ValueError:
+        raise ValueError(f"unknown objective {objective!r}; choose from "
+                         f"{', '.join(o.value for o in Objective)}") from None
+    # harmony: HiGHS whatever the size (the only backend with the capability)
+    name = solver or ("highs" if obj == Objective.HARMONY else default_solver(economy))
     if name not in SOLVERS:
         raise ValueError(f"unknown solver {name!r}; choose from {', '.join(sorted(SOLVERS))}")
     backend = SOLVERS[name]
-    obj = Objective(objective)
-    need = Capability.MIN_LABOUR if obj == Objective.MIN_LABOUR else Capability.FULFILMENT
-    if need not in backend.capabilities:
-        raise ValueError(f"solver {name!r} cannot plan objective {objective!r}")
+    if NEEDS[obj] not in backend.capabilities:
+        able = sorted(s for s, b in SOLVERS.items() if NEEDS[obj] in b.capabilities)
+        raise ValueError(f"solver {name!r} cannot plan objective {obj.value!r} "
+                         f"(use {' or '.join(able)})")
     warm_used: bool | None = None  # None: no previous plan given
     if options.get("warm_start") is not None:
         from .warm import warm_start_from
 
         options = dict(options)  # read (and checked) even when the backend cannot use it
         options["warm_start"] = warm_start_from(economy, options["warm_start"])
-        warm_used = Capability.WARM_START in backend.capabilities
+        # harmony plans start cold on every backend (ExactSolver._harmony)
+        warm_used = (Capability.WARM_START in backend.capabilities
+                     and obj != Objective.HARMONY)
         if not warm_used:
             options["warm_start"] = None
     known = set(SolverOptions.__dataclass_fields__)
@@ -122,7 +136,8 @@ def make_plan(
     result = backend.solve(economy.problem(obj.value), opts)
     seconds = time.perf_counter() - start
     if warm_used is False:
-        note = f"warm start not used: solver {name!r} starts cold"
+        note = (f"warm start not used: solver {name!r} starts cold"
+                + (" on harmony plans" if obj == Objective.HARMONY else ""))
         result.message = f"{note}. {result.message}" if result.message else note
     plan = Plan(economy, result, objective=obj.value, seconds=seconds)
     if warm_used is not None:

@@ -36,6 +36,7 @@ class Capability(enum.StrEnum):
 
     FULFILMENT = "fulfilment"  # max t, then min resource cost at t*
     MIN_LABOUR = "min-labour"  # meet targets exactly at least cost
+    HARMONY = "harmony"  # max priority-weighted concave fulfilment, then min cost (harmony.py)
     WARM_START = "warm-start"
     EXACT = "exact"  # simplex / IPM with crossover: vertex solution
     GPU = "gpu"
@@ -68,7 +69,8 @@ class PlanProblem:
     ``b`` availability (k,); ``cap`` capacity (m,), ``np.inf`` where none; ``y`` targets and
     ``ymin`` floors (n,); ``cost`` the resource-cost weight per resource (k,), labour = 1 and
     others 0 by default; ``tech_product`` (m,) index of the product each technique makes;
-    ``output`` (m,) units made per unit of activity.
+    ``output`` (m,) units made per unit of activity; ``w`` (n,) the needs' priority weights
+    (dimensionless, used by the ``harmony`` objective; None = 1 everywhere).
     """
 
     M: sp.csc_array
@@ -81,6 +83,7 @@ class PlanProblem:
     tech_product: np.ndarray
     output: np.ndarray
     objective: Objective = Objective.FULFILMENT
+    w: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -111,6 +114,9 @@ class SolverResult:
     For ``min-labour`` the stage-2 problem is min c·z s.t. Mz ≥ y, Rz ≤ b, z ≤ cap and ``t`` = 1.
     ``blocking`` (infeasible only): list of dicts {"kind": "resource"|"capacity",
     "index": resource or technique index, "lacking": amount}.
+    For ``harmony`` (:mod:`econplan.plan.harmony`) ``p``, ``u``, ``v`` are the harmony LP's
+    duals (units of H per unit, no normalisation), ``harmony`` is stage 1's H* and ``t`` the
+    least fulfilment ``min_i t_i`` of the plan z.
     """
 
     status: Status
@@ -128,6 +134,7 @@ class SolverResult:
     seconds: float = 0.0
     blocking: list | None = None
     message: str = ""
+    harmony: float = float("nan")
 
 
 @runtime_checkable

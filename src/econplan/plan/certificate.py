@@ -15,6 +15,12 @@ DESIGN.md, "The certificate": with d = y − ymin, any p, u, v ≥ 0 with p·d =
 For the ``min-labour`` objective the same three numbers are those of
 ``min c·z, M z ≥ y, R z ≤ b, 0 ≤ z ≤ cap`` and its dual
 ``max q·y − u·b − v·cap, q·M_j − u·R_j − v_j ≤ c_j``.
+
+For the ``harmony`` objective (:mod:`econplan.plan.harmony`; H = Σ w_i h(t_i) over the
+products with d_i > 0) any p, u, v ≥ 0 with ``p·M_j − u·R_j − v_j ≤ 0`` for every technique
+prove ``H ≤ u·b + v·cap − p·ymin + Σ_i Σ_k len_k·max(0, w_i slope_k − p_i d_i)`` (no
+normalisation of p); achieved t_i = ((Mz)_i − ymin_i)/d_i, the primal residual is that of the
+floors, resources and capacities, the gap ``(bound − H)/max(1, |H|)``.
 """
 
 from __future__ import annotations
@@ -109,6 +115,54 @@ def fulfilment_certificate(
     bound = float(u @ b + v[capped] @ cap[capped] - p @ ymin)
     gap = (bound - t) / max(1.0, abs(t))
     return Certificate(primal, dual, gap, bound, t)
+
+
+def _dual_residual(M, R, cap, p, u, v) -> float:
+    """Largest relative violation of ``p·M_j − u·R_j − v_j ≤ 0`` and of p, u, v ≥ 0, and any v
+    on an uncapacitated technique (it cannot enter the bound)."""
+    lhs = M.T @ p - R.T @ u - v
+    mag = _column_scale(M, R, p, u, v)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rel = np.where(lhs > 0, lhs / np.where(mag > 0, mag, 1.0), 0.0)
+    dual = max(float(rel.max(initial=0.0)), _neg(p, u, v))
+    capped = np.isfinite(cap)
+    if (~capped).any():
+        vmax = max(1.0, float(np.abs(v).max(initial=0.0)))
+        dual = max(dual, float(np.abs(v[~capped]).max(initial=0.0)) / vmax)
+    return dual
+
+
+def harmony_bound(b: np.ndarray, cap: np.ndarray, y: np.ndarray, ymin: np.ndarray,
+                  w: np.ndarray, p: np.ndarray, u: np.ndarray, v: np.ndarray) -> float:
+    """The weak-duality bound on H of duals (p, u, v) (module docstring; units of H): the
+    segment terms are summed over the products with d > 0 only (the others have no t_i)."""
+    from .harmony import segments
+
+    lengths, slopes = segments()
+    d = y - ymin
+    mask = d > 0
+    capped = np.isfinite(cap)
+    excess = np.maximum(0.0, np.outer(w[mask], slopes) - (p[mask] * d[mask])[:, None])
+    return float(u @ b + v[capped] @ cap[capped] - p @ ymin + (excess @ lengths).sum())
+
+
+def harmony_certificate(
+    M: sp.sparray, R: sp.sparray, b: np.ndarray, cap: np.ndarray, y: np.ndarray,
+    ymin: np.ndarray, w: np.ndarray, z: np.ndarray, p: np.ndarray, u: np.ndarray,
+    v: np.ndarray,
+) -> Certificate:
+    """Residuals and gap of a harmony plan ``z`` with duals ``(p, u, v)``; ``w`` the priority
+    weights. ``achieved`` is the H the levels z reach."""
+    from .harmony import harmony
+
+    d = y - ymin
+    mask = d > 0
+    t = ((M @ z)[mask] - ymin[mask]) / d[mask]
+    H = harmony(t, w[mask])
+    primal = _primal(M, R, b, cap, z, ymin)
+    dual = _dual_residual(M, R, cap, p, u, v)
+    bound = harmony_bound(b, cap, y, ymin, w, p, u, v)
+    return Certificate(primal, dual, (bound - H) / max(1.0, abs(H)), bound, H)
 
 
 def min_cost_certificate(

@@ -3,7 +3,9 @@
 A backend supplies one primitive, :meth:`ExactSolver.solve_lp`, returning the primal x and
 row duals y in HiGHS's sign convention for minimisation (``c − Aᵀy`` = reduced costs; a row at
 its lower bound has y ≥ 0, at its upper bound y ≤ 0). The driver runs stage 1, stage 2 (or
-min-labour), the elastic LP when floors are out of reach, and turns duals into valuations.
+min-labour, or harmony's two stages), the elastic LP when floors are out of reach, and turns
+duals into valuations. Only backends listing :attr:`Capability.HARMONY` (HiGHS) are given
+harmony problems by :func:`econplan.plan.make_plan`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import numpy as np
 from ..blas import single_threaded
 from .base import Capability, Objective, PlanProblem, SolverOptions, SolverResult, Status
 from .formulation import LP, T_SLACK, elastic, elastic_blocking, stage1, stage2
+from .harmony import H_SLACK, harmony_duals, harmony_lp, harmony_stage2
+from .harmony import achieved_t as harmony_achieved_t
 
 
 def stage1_duals(pb: PlanProblem, lp: LP, x: np.ndarray, y: np.ndarray
@@ -41,7 +45,7 @@ def cost_duals(pb: PlanProblem, lp: LP, y: np.ndarray) -> dict[str, np.ndarray]:
     rc = lp.c - lp.A.T @ y
     return {
         "price": np.maximum(y[:n], 0.0),
-        "resource_price": np.maximum(-y[n:], 0.0),
+        "resource_price": np.maximum(-y[n:n + pb.k], 0.0),  # (harmony's stage 2: 1 row more)
         "capacity_price": np.where(np.isfinite(pb.cap), np.maximum(-rc[:m], 0.0), 0.0),
     }
 
@@ -66,6 +70,8 @@ class ExactSolver(ABC):
         start = time.perf_counter()
         if problem.objective == Objective.MIN_LABOUR:
             res = self._min_labour(problem, options)
+        elif problem.objective == Objective.HARMONY:
+            res = self._harmony(problem, options)
         else:
             res = self._fulfilment(problem, options)
         res.solver = self.name
@@ -121,6 +127,33 @@ class ExactSolver(ABC):
             return SolverResult(status=status, message=f"min-labour ended: {status.value}")
         return SolverResult(status=Status.OPTIMAL, t=1.0, z=np.maximum(z, 0.0),
                             **cost_duals(pb, lp, y))
+
+    def _harmony(self, pb: PlanProblem, options: SolverOptions) -> SolverResult:
+        """The harmony objective (:mod:`econplan.plan.harmony`): stage 1 maximises H, stage 2
+        keeps H ≥ H*(1 − 1e-9) (relaxed tenfold twice when that is on the edge of
+        infeasible, as :meth:`stage2_backoff`) and minimises the resource cost. Infeasible
+        floors go to the elastic LP, as for fulfilment."""
+        lp, S, _ = harmony_lp(pb)
+        status, x, y = self.solve_lp(lp, options)
+        if status == Status.INFEASIBLE:
+            return self._infeasible(pb, pb.ymin, options)
+        if status != Status.OPTIMAL:
+            return SolverResult(status=status, message=f"harmony stage 1 ended: {status.value}")
+        H, p, u, v = harmony_duals(pb, lp, x, y, S)
+        for slack in (H_SLACK, 1e-8, 1e-7):
+            lp2 = harmony_stage2(pb, H * (1 - slack) if H > 0 else 0.0)
+            status, x2, y2 = self.solve_lp(lp2, options)
+            if status == Status.OPTIMAL:
+                break
+        if status == Status.INFEASIBLE:
+            return self._infeasible(pb, pb.ymin, options)
+        if status != Status.OPTIMAL:
+            return SolverResult(status=status, harmony=H,
+                                message=f"harmony stage 2 ended: {status.value}")
+        z = np.maximum(x2[:pb.m], 0.0)
+        t = harmony_achieved_t(pb, z)
+        return SolverResult(status=Status.OPTIMAL, t=float(t.min()) if len(t) else 1.0, z=z,
+                            p=p, u=u, v=v, harmony=H, **cost_duals(pb, lp2, y2))
 
     def _infeasible(self, pb: PlanProblem, floors: np.ndarray,
                     options: SolverOptions) -> SolverResult:

@@ -83,8 +83,10 @@ class HighsSolver(ExactSolver):
     """Exact backend on HiGHS's dual simplex."""
 
     name = "highs"
-    #: a warm start becomes stage 1's starting basis (:func:`warm_basis`)
-    capabilities = frozenset(ExactSolver.capabilities | {Capability.WARM_START})
+    #: a warm start becomes stage 1's starting basis (:func:`warm_basis`); harmony plans
+    #: (the driver's :meth:`ExactSolver._harmony`) start cold
+    capabilities = frozenset(ExactSolver.capabilities
+                             | {Capability.WARM_START, Capability.HARMONY})
 
     def version(self) -> str:
         return f"highspy {_pkg_version('highspy')}"

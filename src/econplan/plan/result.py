@@ -5,7 +5,10 @@ Valuations (DESIGN.md, "Valuations"): a product's ``valuation`` is the dual of i
 in the resource-minimising stage (labour hours per unit); ``fulfilment_dual`` (p), a resource's
 ``valuation`` (u) and a capacity's ``valuation`` (v) are the fulfilment stage's duals, in units
 of t per unit. For ``min-labour`` plans all valuations are the min-cost LP's duals, in labour
-hours per unit, and ``fulfilment_dual`` is empty.
+hours per unit, and ``fulfilment_dual`` is empty. For ``harmony`` plans ``fulfilment_dual``,
+resource and capacity valuations are the harmony LP's duals (units of H per unit), product
+valuations stage 2's prices as for fulfilment; ``summary.json`` carries ``harmony`` (the H the
+plan reaches) and ``fulfilment`` = the least ``t_i`` over the needed products.
 """
 
 from __future__ import annotations
@@ -19,7 +22,12 @@ import pandas as pd
 
 from ..schema import LIMITED_STATUSES
 from .base import SolverResult, Status
-from .certificate import Certificate, fulfilment_certificate, min_cost_certificate
+from .certificate import (
+    Certificate,
+    fulfilment_certificate,
+    harmony_certificate,
+    min_cost_certificate,
+)
 
 if TYPE_CHECKING:
     from ..model import Economy
@@ -135,6 +143,10 @@ class Plan:
             self.certificate = min_cost_certificate(
                 e.M, e.R, np.asarray(e.available), np.asarray(e.cap), y,
                 np.asarray(e.R.T @ e.cost), z, np.asarray(r.price, float), u, v)
+        elif self.objective == "harmony":
+            self.certificate = harmony_certificate(
+                e.M, e.R, np.asarray(e.available), np.asarray(e.cap), y,
+                np.asarray(e.floor), np.asarray(e.priority), z, p, u, v)
         else:
             self.certificate = fulfilment_certificate(
                 e.M, e.R, np.asarray(e.available), np.asarray(e.cap), y,
@@ -147,7 +159,7 @@ class Plan:
             return out
         res, act = self.resources, self.activities
         scale = max(abs(self.certificate.bound), 1e-300)
-        per = "fulfilment" if self.objective != "min-labour" else e.labour
+        per = {"min-labour": e.labour, "harmony": "harmony"}.get(self.objective, "fulfilment")
         for row in res.itertuples(index=False):
             share = row.valuation * row.available
             if row.valuation > 0 and share > BINDING_SHARE * scale:
@@ -202,6 +214,13 @@ class Plan:
                     self.products["net_output"][e.target > 0] / e.target[e.target > 0])
                 ) if (e.target > 0).any() else 1.0
                 s["labour_cost"] = c.achieved
+            elif self.objective == "harmony":
+                d = np.asarray(e.target) - np.asarray(e.floor)
+                need = d > 0
+                net = self.products["net_output"].to_numpy(float)
+                s["fulfilment"] = float(np.min(
+                    (net[need] - e.floor[need]) / d[need])) + 0.0 if need.any() else 1.0
+                s["harmony"] = c.achieved
             else:
                 s["fulfilment"] = float(r.t) + 0.0  # + 0.0: never "-0.0"
                 s["fulfilment_achieved"] = c.achieved

@@ -190,7 +190,7 @@ class ReportOut(BaseModel):
 
 
 class PlanRunIn(BaseModel):
-    objective: Literal["fulfilment", "min-labour"] = "fulfilment"
+    objective: Literal["fulfilment", "min-labour", "harmony"] = "fulfilment"
 
 
 class JobOut(BaseModel):

@@ -21,7 +21,7 @@ from econplan.service.db import Database
 from econplan.service.models import Job, PlanVersion, User, utcnow
 
 log = logging.getLogger("econplan.service")
-OBJECTIVES = ("fulfilment", "min-labour")
+OBJECTIVES = ("fulfilment", "min-labour", "harmony")
 
 
 def _records(df: Any) -> list[dict[str, Any]]:
