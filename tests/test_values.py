@@ -162,3 +162,39 @@ def test_the_labour_choice_is_found_once_per_economy(monkeypatch, tmp_path):
     fresh_choice, fresh_lam = real(V.Structure.of(e))
     assert np.array_equal(fresh_choice.technique, choice.technique)
     np.testing.assert_allclose(df[e.resource_ids[0]].to_numpy(), fresh_lam, rtol=1e-9)
+
+
+def _write(b, files: dict) -> None:
+    b.mkdir(parents=True)
+    for name, text in files.items():
+        (b / name).write_text(text)
+
+
+@pytest.mark.parametrize("n_extra", [0, 1500])
+def test_a_cheap_technique_that_cannot_run_alone_is_not_chosen(tmp_path, n_extra):
+    """X by T1 (0.1 h and 2 Y) or T2 (5 h); Y by T3 (1 h and 0.9 X). T1 has the least direct
+    labour, but T1 with T3 uses up more than it makes (2 × 0.9 > 1): policy iteration from
+    there settled on it and called the economy unproductive (a fuzzer: 22 of 40 such
+    economies). The fixed point picks T2: λ_X = 5, λ_Y = 1 + 0.9 × 5 = 5.5 (checked by
+    hand), with ``n_extra`` more independent products past the direct-solve limit."""
+    import econplan
+
+    extra = [f"E{i:05d}" for i in range(n_extra)]
+    _write(tmp_path / "b", {
+        "economy.toml": 'name = "trap"\nperiod = "1"\n',
+        "products.csv": "id,name,unit\nX,X,u\nY,Y,u\n" + "".join(f"{p},{p},u\n" for p in extra),
+        "techniques.csv": "id,product,output,capacity\nT1,X,1,\nT2,X,1,\nT3,Y,1,\n"
+                          + "".join(f"t{p},{p},1,\n" for p in extra),
+        "inputs.csv": "technique,product,amount\nT1,Y,2\nT3,X,0.9\n",
+        "resources.csv": "id,name,unit,available\nlabour,L,h,1000\n",
+        "resource_use.csv": "technique,resource,amount\nT1,labour,0.1\nT2,labour,5\n"
+                            "T3,labour,1\n" + "".join(f"t{p},labour,2\n" for p in extra),
+        "needs.csv": "product,target,priority,floor\nX,1,1,0\nY,1,1,0\n",
+    })
+    e = econplan.load(tmp_path / "b")
+    v = e.values().set_index("product")
+    assert v.loc["X", "technique"] == "T2" and v.loc["Y", "technique"] == "T3"
+    assert v.loc["X", "labour"] == pytest.approx(5.0, rel=1e-12)
+    assert v.loc["Y", "labour"] == pytest.approx(5.5, rel=1e-12)
+    plan = e.plan(solver="highs")
+    assert plan.ok and plan.fulfilment >= 1.0

@@ -172,17 +172,66 @@ def _choose_techniques(economy: Structure) -> tuple[Choice, np.ndarray]:
     tp = np.asarray(economy.tech_product)
     A = economy.A
     lam = np.zeros(n)
+    last = np.zeros(n)  # values of the last policy that could run on its own (0 at first)
     for _ in range(200):
         choice = Choice(technique, producible)
-        Mc = _square(economy, choice)
-        lam = np.zeros(n)
-        lam[choice.products] = solve_left(Mc, lab[choice.columns][None, :])[0]
+        lam = _policy_values(economy, choice, lab)
+        if lam is None:
+            # this policy uses up more than it makes (the least-direct-labour start can: a
+            # cheap technique fed by a product that needs much of it back; a fuzzer found 22 of
+            # 40 such economies wrongly called unproductive): Bellman sweeps, the contract's
+            # own fixed point, from the last good values until the choice settles, then
+            # policy iteration again from there
+            new = _value_sweeps(last, lab, A, o, tp, ok, producible)
+            if (new == technique).all():
+                return choice, np.zeros(n)  # no better choice: the check reports it
+            technique = new
+            continue
+        last = lam
         unit = np.where(ok, (lab + A.T @ lam) / o, np.inf)
         new = _argmin_by_product(unit, tp, n)
         if (new == technique).all():
             return choice, lam
         technique = new
     raise RuntimeError("technique choice did not settle in 200 rounds")
+
+
+def _policy_values(economy: Structure, choice: Choice, lab: np.ndarray) -> np.ndarray | None:
+    """Labour values (n,) of one technique per product, or None when that choice cannot run
+    on its own (singular, not finite, or negative values: it uses up more than it makes)."""
+    lam = np.zeros(economy.n_products)
+    try:
+        lam[choice.products] = solve_left(_square(economy, choice),
+                                          lab[choice.columns][None, :])[0]
+    except (np.linalg.LinAlgError, EconplanError, RuntimeError, FloatingPointError):
+        return None
+    scale = max(float(np.max(np.abs(lam), initial=0.0)), 1.0)
+    if not np.all(np.isfinite(lam)) or (lam < -1e-9 * scale).any():
+        return None
+    return lam
+
+
+def _value_sweeps(lam: np.ndarray, lab: np.ndarray, A: sp.csc_array, o: np.ndarray,
+                  tp: np.ndarray, ok: np.ndarray, producible: np.ndarray,
+                  sweeps: int = 1000, settle: int = 5) -> np.ndarray:
+    """Value iteration ``λ_i ← min_j (l_j + Σ_h λ_h a_hj) / o_j`` from ``lam`` until the
+    cheapest technique per product has not changed for ``settle`` sweeps (at most
+    ``sweeps``); returns that choice (technique per product, -1 where none)."""
+    n = len(lam)
+    lam = lam.copy()
+    choice = None
+    same = 0
+    for _ in range(sweeps):
+        unit = np.where(ok, (lab + A.T @ lam) / o, np.inf)
+        new = _argmin_by_product(unit, tp, n)
+        best = np.full(n, np.inf)
+        np.minimum.at(best, tp, unit)
+        lam = np.where(producible & np.isfinite(best), best, 0.0)
+        same = same + 1 if choice is not None and (new == choice).all() else 0
+        choice = new
+        if same >= settle:
+            break
+    return choice
 
 
 def _direct_labour_choice(economy: Structure
