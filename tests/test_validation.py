@@ -847,3 +847,36 @@ def test_row_lines_ride_along_without_copies(tmp_path):
         econplan.load(b)
     assert f"needs.csv, line {len(needs) + 2}," in str(err.value)
     assert "no technique makes it" in str(err.value)
+
+
+def test_out_never_replaces_inputs_or_other_files(tmp_path, monkeypatch):
+    """--out set to the bundle, a folder holding it, a file, the working folder, or a folder
+    of other files replaced them with exit 0 (a fuzzer). Each is now refused with one line,
+    exit 2, and everything is left as it was; a previous output of the same command is
+    still replaced."""
+    b = tmp_path / "par" / "b"
+    shutil.copytree(EXAMPLE, b)
+    (tmp_path / "par" / "notes.txt").write_text("precious")
+    (tmp_path / "f.txt").write_text("data")
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "keep.txt").write_text("keep")
+    monkeypatch.chdir(tmp_path / "par")
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "econplan.cli", *args],
+                              capture_output=True, text=True, timeout=120)
+
+    for cmd in ("values", "plan"):
+        for out in (b, tmp_path / "par", tmp_path / "f.txt", Path("."), other):
+            proc = run(cmd, str(b), "--out", str(out))
+            assert proc.returncode == 2, (cmd, out, proc.stderr)
+            assert proc.stderr.count("\n") == 1 and "--out" in proc.stderr
+    assert sorted(p.name for p in b.iterdir()) == sorted(p.name for p in EXAMPLE.iterdir())
+    assert (tmp_path / "par" / "notes.txt").read_text() == "precious"
+    assert (tmp_path / "f.txt").read_text() == "data" and (other / "keep.txt").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.txt", "other", "par"]
+    plan = tmp_path / "plan"
+    assert run("plan", str(b), "--out", str(plan), "--no-report").returncode == 0
+    assert run("plan", str(b), "--out", str(plan), "--no-report").returncode == 0  # replaced
+    assert run("values", str(b), "--out", str(plan)).returncode == 2  # not a values folder

@@ -96,6 +96,37 @@ def main_options(
     _state["debug"] = debug
 
 
+#: what a folder written by each command holds: an existing --out is replaced only when it is
+#: empty or holds that (a previous run's output), never another folder's files
+_OUTPUT_MARK = {"plan": "summary.json", "values": "values.csv", "bundle": "economy.toml"}
+
+
+def check_out(out: Path, kind: str, *inputs: Path | None) -> None:
+    """Refuse (exit 2, one line) an ``--out`` whose replacement would lose data: a file, the
+    working folder or one above it, an input (bundle, previous plan) or a folder holding one,
+    or a folder with other files than a previous output of ``kind`` (a fuzzer's ``--out`` set
+    to the bundle, or to its parent, deleted them with exit 0)."""
+    target = out.resolve()
+    if target.exists() and not target.is_dir():
+        fail(f"--out {out}: is a file, not a folder (choose a new or empty folder)", 2)
+    cwd = Path.cwd().resolve()
+    if target == cwd or target in cwd.parents:
+        fail(f"--out {out}: is the working folder or above it, which would be replaced "
+             "(choose a new or empty folder)", 2)
+    for src in inputs:
+        if src is None:
+            continue
+        source = Path(src).resolve()
+        if target == source or target in source.parents:
+            fail(f"--out {out}: would replace the input {src} (choose another folder)", 2)
+        if source in target.parents and kind != "bundle":
+            fail(f"--out {out}: is inside the input {src}, which it would change (choose "
+                 "another folder)", 2)
+    if target.is_dir() and any(target.iterdir()) and not (target / _OUTPUT_MARK[kind]).exists():
+        fail(f"--out {out}: holds other files than a previous {kind} output, which would be "
+             "deleted (choose a new or empty folder)", 2)
+
+
 def _load(bundle: Path):
     import econplan
 
@@ -116,6 +147,7 @@ def values(
     _state["quiet"] |= quiet
     from .bundle import atomic_dir, write_csv
 
+    check_out(out, "values", bundle)
     with guarded():
         start = time.perf_counter()
         economy = _load(bundle)
@@ -171,6 +203,7 @@ def plan(
         fail(f"--objective: unknown objective {objective!r} (fulfilment, min-labour or "
              "harmony)", 2)
     _check_solver_objective(solver or ("fast" if dask is not None else None), objective)
+    check_out(out, "plan", bundle, warm_start)
     options: dict = {}
     if time_limit is not None:
         if not (time_limit > 0 and time_limit < float("inf")):
@@ -293,6 +326,7 @@ def generate(
         fail(f"--format: unknown format {format!r} (csv or parquet)", 2)
     if products < 1 or techniques_per_product < 1:
         fail("--products and --techniques-per-product must be at least 1", 2)
+    check_out(out, "bundle")
     from .generate import generate as gen
 
     with guarded():
@@ -356,6 +390,7 @@ def import_pymrio(
     """
     from .importers.pymrio import import_pymrio_cli
 
+    check_out(out, "bundle", path)
     with guarded():
         import_pymrio_cli(path, out, resource)
         out_console().print(f"imported {path} → {out}")
@@ -373,6 +408,7 @@ def import_ibge(
     """
     from .importers.ibge import import_ibge_cli
 
+    check_out(out, "bundle")
     with guarded():
         import_ibge_cli(year=year, level=level, out=out)
         out_console().print(f"imported IBGE {year} at {level} sectors → {out}")
