@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -401,6 +402,18 @@ CASES: list[Case] = [
          ("does not exist",)),
     Case("parquet-not-parquet", both(to_parquet, write_bytes("needs.parquet", b"PAR1 junk")),
          "needs.parquet", None, None, ("parquet",)),
+    # found by a fuzzer (session 14): tracebacks or silent damage before
+    Case("cr-only-line-endings",
+         lambda b: (b / "inputs.csv").write_bytes(
+             (b / "inputs.csv").read_bytes().replace(b"\n", b"\r")),
+         "inputs.csv", 1, None, ("carriage return",)),
+    Case("resource-id-reserved", set_cell("resources.csv", 3, "id", "product"),
+         "resources.csv", 3, "id", ("reserved",)),
+    Case("parquet-list-amount",
+         both(to_parquet, lambda b: pd.read_parquet(b / "inputs.parquet").assign(
+             amount=lambda df: [[float(a)] for a in df["amount"]]).to_parquet(
+             b / "inputs.parquet", index=False)),
+         "inputs.parquet", None, "amount", ("cannot be read",)),
 ]
 
 CASE_BY_ID = {c.id: c for c in CASES}
@@ -880,3 +893,22 @@ def test_out_never_replaces_inputs_or_other_files(tmp_path, monkeypatch):
     assert run("plan", str(b), "--out", str(plan), "--no-report").returncode == 0
     assert run("plan", str(b), "--out", str(plan), "--no-report").returncode == 0  # replaced
     assert run("values", str(b), "--out", str(plan)).returncode == 2  # not a values folder
+
+
+def test_odd_but_valid_headers_and_ids(tmp_path):
+    """Spaces around header names (pyarrow was told the stripped names and read a padded
+    column as numbers: exit 1) and a labour id that is not a Python name (`values` printed
+    its summary with getattr: a traceback after writing) both work."""
+    b = tmp_path / "b"
+    shutil.copytree(EXAMPLE, b)
+    head, *rest = _lines(b / "inputs.csv")
+    _write_lines(b / "inputs.csv", [",".join(f" {h} " for h in head.split(",")), *rest])
+    for name in ("resources.csv", "resource_use.csv"):
+        (b / name).write_text((b / name).read_text().replace("labour", "labour-hours"))
+    proc = subprocess.run([sys.executable, "-m", "econplan.cli", "values", str(b), "--out",
+                           str(tmp_path / "v")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    v = pd.read_csv(tmp_path / "v" / "values.csv")
+    ref = econplan.load(EXAMPLE).values()
+    assert list(v.columns)[:2] == ["product", "labour-hours"]
+    assert np.allclose(v["labour-hours"], ref["labour"], rtol=1e-12)

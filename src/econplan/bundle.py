@@ -177,11 +177,16 @@ def _read_csv_strings(path: Path, spec: Table) -> tuple[dict[str, pa.Array], Lin
         raise BundleError(file, "file is empty; expected a header row", line=1)
     first_line = head.split(b"\n", 1)[0]
     _decode(first_line if b"\n" in head else head, file)
+    if b"\r" in first_line.rstrip(b"\r"):
+        raise BundleError(file, "lines end in a bare carriage return (old Mac format); save "
+                          "the file with LF or CRLF line endings", line=1)
     try:
-        header = next(csv.reader([first_line.decode("utf-8-sig").rstrip("\r")]))
+        raw_header = next(csv.reader([first_line.decode("utf-8-sig").rstrip("\r")]))
     except (UnicodeDecodeError, StopIteration):
-        header = []
-    header = [h.strip() for h in header]
+        raw_header = []
+    except csv.Error as e:
+        raise BundleError(file, f"malformed CSV header: {e}", line=1) from None
+    header = [h.strip() for h in raw_header]
     _check_header(header, spec, file)
     if _has_inner_blank_line(path):
         return _read_csv_slow(path, spec, header)
@@ -191,7 +196,7 @@ def _read_csv_strings(path: Path, spec: Table) -> tuple[dict[str, pa.Array], Lin
             read_options=pacsv.ReadOptions(block_size=1 << 24),
             parse_options=pacsv.ParseOptions(newlines_in_values=False),
             convert_options=pacsv.ConvertOptions(
-                column_types={h: pa.string() for h in header},
+                column_types={h: pa.string() for h in raw_header},  # names as written
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
             ),
@@ -258,7 +263,12 @@ def _read_parquet_strings(path: Path, spec: Table) -> dict[str, pa.Array]:
                                      or pa.types.is_integer(arr.type)):
             out[c.strip()] = arr.cast(pa.float64())  # already numeric: keep nulls
         else:
-            out[c.strip()] = pc.fill_null(arr.cast(pa.string()), "")
+            try:
+                out[c.strip()] = pc.fill_null(arr.cast(pa.string()), "")
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as e:
+                raise BundleError(file, f"column of type {arr.type} cannot be read as "
+                                  f"{'a number' if col.kind == 'number' else 'text'} "
+                                  f"({str(e).splitlines()[0][:80]})", field=c.strip()) from None
     return out
 
 

@@ -147,10 +147,10 @@ def values(
     _state["quiet"] |= quiet
     from .bundle import atomic_dir, write_csv
 
-    check_out(out, "values", bundle)
     with guarded():
         start = time.perf_counter()
-        economy = _load(bundle)
+        economy = _load(bundle)  # bad input is named first, then a dangerous --out
+        check_out(out, "values", bundle)
         with status("computing values"):
             df = economy.values()
         with atomic_dir(out) as tmp:
@@ -160,9 +160,10 @@ def values(
         c.print(f"[bold]{economy.name}[/] ({economy.period}): values of {len(df)} products "
                 f"in {time.perf_counter() - start:.2f} s → {out / 'values.csv'}")
         top = df.dropna(subset=[lab]).nlargest(5, lab)
-        for row in top.itertuples(index=False):
-            c.print(f"  {row.product:<24} {getattr(row, lab):>14.6g} {lab}/unit "
-                    f"(technique {row.technique})")
+        for product, value, technique in zip(top["product"], top[lab], top["technique"],
+                                             strict=True):  # ids need not be identifiers
+            c.print(f"  {product:<24} {value:>14.6g} {lab}/unit (technique {technique})",
+                    markup=False, highlight=False)
 
 
 @app.command()
@@ -203,7 +204,6 @@ def plan(
         fail(f"--objective: unknown objective {objective!r} (fulfilment, min-labour or "
              "harmony)", 2)
     _check_solver_objective(solver or ("fast" if dask is not None else None), objective)
-    check_out(out, "plan", bundle, warm_start)
     options: dict = {}
     if time_limit is not None:
         if not (time_limit > 0 and time_limit < float("inf")):
@@ -226,7 +226,8 @@ def plan(
             fail(f"--dask: cannot reach the Dask scheduler at {dask!r} ({exc})", 2)
         options["engine"] = "dask"
     with guarded():
-        economy = _load(bundle)
+        economy = _load(bundle)  # bad input is named first, then a dangerous --out
+        check_out(out, "plan", bundle, warm_start)
         with status(f"planning {economy.n_products} products, {economy.n_techniques} "
                     "techniques"):
             try:

@@ -456,6 +456,17 @@ def _check_keys(t: Tables, files: Mapping[str, str]) -> None:
         dup = df.duplicated(list(spec.key), keep="first").to_numpy()
         if dup.any():
             raise _duplicate_error(df, spec, files[name], int(np.argmax(dup)))
+        if name == "resources":  # values.csv names a column after each resource
+            taken = df["id"].isin(RESERVED_RESOURCE_IDS).to_numpy(bool)
+            if taken.any():
+                i = int(np.argmax(taken))
+                raise BundleError(files[name], f"resource id {df['id'].iloc[i]!r} is reserved: "
+                                  "values.csv has columns 'product' and 'technique' (rename "
+                                  "the resource)", line=_line(df, i), field="id")
+
+
+#: values.csv's own columns beside one per resource (DESIGN.md), so no resource may be called so
+RESERVED_RESOURCE_IDS = ("product", "technique")
 
 
 def _kind(spec: Any, column: str) -> str:
