@@ -164,3 +164,24 @@ def test_plan_without_needs_is_certified(tmp_path, example_bundle):
     s = json.loads((out / "summary.json").read_text())
     assert s["fulfilment"] == 1.0 and s["labour_used"] == 0.0
     assert verify(bundle, out).ok
+
+
+@pytest.mark.parametrize("key,value", [("duality_gap", 0.5), ("primal_residual", 3.0),
+                                       ("dual_residual", 0.25)])
+def test_verify_fails_on_false_figures_in_the_summary(planned, tmp_path, key, value):
+    """summary.json's residuals and gap must be the ones the files give (a fuzzer changed them
+    in a certified plan and verify still said OK)."""
+    bundle, out = planned
+    bad = tmp_path / "bad"
+    shutil.copytree(out, bad)
+    s = json.loads((bad / "summary.json").read_text())
+    s[key] = value
+    (bad / "summary.json").write_text(json.dumps(s))
+    v = verify(bundle, bad)
+    assert not v.ok and key in v.line
+
+
+@pytest.mark.parametrize("tol", ["-1", "nan", "inf", "0", "2"])
+def test_verify_refuses_a_tolerance_that_proves_nothing(example_bundle, tmp_path, tol):
+    r = runner.invoke(app, ["verify", str(example_bundle), str(tmp_path), "--tol", tol])
+    assert r.exit_code == 2 and "--tol" in r.output

@@ -355,6 +355,8 @@ def verify(
     """
     from .verify import verify as _verify
 
+    if not (0 < tol < 1):  # also refuses nan; inf would certify anything
+        fail(f"--tol: {tol!r} is not a relative tolerance between 0 and 1", 2)
     with guarded():
         v = _verify(bundle, plan_dir, tol=tol)
     print(v.line)

@@ -213,6 +213,15 @@ def verify(bundle: str | Path, plan_dir: str | Path, tol: float = 1e-6) -> Verdi
                             f"{gap:.6g}")
     elif abs(gap) > tol:
         problems.append("bound does not meet the plan (duality gap)")
+    # the summary's own figures must be these (a fuzzer set duality_gap 0.5 and primal 3 in
+    # a certified plan's summary.json and verify said OK); loose, since econplan and this
+    # check scale the residuals each their own way: only a false figure fails
+    for key, value in (("primal_residual", primal), ("dual_residual", dual),
+                       ("duality_gap", gap)):
+        said = summary.get(key)
+        if said is not None and not (abs(float(said) - value)
+                                     <= max(100 * tol, 1e-4) * max(1.0, abs(value))):
+            problems.append(f"summary.json's {key} {said} is not the recomputed {value:.3g}")
     if not claimed_ok and objective == "harmony":
         problems.append(f"reported fulfilment {summary.get('fulfilment')} or harmony "
                         f"{summary.get('harmony')} is not the achieved {t:.12g} or {H:.12g}")
