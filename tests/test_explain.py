@@ -60,7 +60,8 @@ def test_product_cost_breakdown(tmp_path):
     assert lines[i + 1] == "- direct labour at bakery: 1 hours"
     assert lines[i + 2] == "- 2 kg of Grain at 0.52 hours each: 1.04 hours"
     assert lines[i + 3] == "- 0.5 kWh of Electricity at 0.2 hours each: 0.1 hours"
-    assert "Together 2.14 hours: labour is the only cost" in text
+    assert "Together 2.14 hours: its direct labour and its inputs at their valuations" in text
+    assert "labour value only when labour alone binds" in text
     # the bundle can be given explicitly when the recorded one has moved
     moved = tmp_path / "moved"
     shutil.move(bundle, moved)

@@ -310,6 +310,10 @@ def _explain_product(product: str, products: pd.DataFrame, activities: pd.DataFr
         out.append(f"The remaining {_num(gap)} {lunit} is scarcity: a binding capacity or "
                    "resource makes one more unit dearer than its labour alone.")
     else:
-        out.append(f"Together {_num(explained)} {lunit}: labour is the only cost, so this is "
-                   "its labour value.")
+        # the inputs' valuations carry any scarcity upstream (a fuzzer: a binding resource
+        # other than labour, and this line called the price "its labour value")
+        out.append(f"Together {_num(explained)} {lunit}: its direct labour and its inputs at "
+                   "their valuations. That is its labour value only when labour alone binds "
+                   "(the inputs' valuations carry any other scarcity; `econplan values` gives "
+                   "the labour value itself).")
     return out
