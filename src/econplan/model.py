@@ -112,9 +112,7 @@ class Economy:
                 if spec.required:
                     raise BundleError(files[name], "required file is missing")
                 df = _empty(spec)
-            lines = attr(df, "lines")  # set by the reader when rows skip lines
-            if not isinstance(lines, list | np.ndarray):
-                lines = None
+            lines = _row_lines(df)  # set by the reader when rows skip lines
             df = df.reset_index(drop=True)
             offset = lines if lines is not None and len(lines) == len(df) else 2
             out = {}
@@ -431,10 +429,17 @@ def _codes(values: pd.Series, ids: pd.Series) -> np.ndarray:
     return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
+def _row_lines(df: pd.DataFrame) -> list | np.ndarray | None:
+    """The file line of each row of a table, when the reader recorded them (rows not on
+    consecutive lines), else None: row i is then on line i + 2."""
+    lines = attr(df, "lines")
+    return lines if isinstance(lines, list | np.ndarray) else None
+
+
 def _line(df: pd.DataFrame, i: int) -> int:
     """File line number of row ``i`` of a table as read (header = line 1)."""
-    lines = attr(df, "lines")
-    return int(lines[i]) if isinstance(lines, list | np.ndarray) else i + 2
+    lines = _row_lines(df)
+    return int(lines[i]) if lines is not None else i + 2
 
 
 def _check_keys(t: Tables, files: Mapping[str, str]) -> None:
@@ -564,10 +569,9 @@ def _canonical_order(t: Tables, meta: dict, codes: Codes,
         sorted_df = df.iloc[order[name]].reset_index(drop=True)
         sorted_df.attrs = {}  # file lines no longer match the sorted rows
         if name == "needs":  # each sorted row's line as read (for messages about a need)
-            lines = attr(df, "lines")
+            lines = _row_lines(df)
             sorted_df.attrs["lines"] = Shared(
-                np.asarray(lines)[order[name]] if isinstance(lines, list | np.ndarray)
-                else order[name] + 2)
+                order[name] + 2 if lines is None else np.asarray(lines)[order[name]])
         out[name] = sorted_df
     moved = {(name, col): place[_kind(TABLES[name], col)[4:]][code[order[name]]]
              for (name, col), code in codes.items()}

@@ -154,15 +154,15 @@ def choose_techniques(economy) -> tuple[Choice, np.ndarray]:
     An :class:`~econplan.model.Economy` (immutable) keeps the answer: loading checks
     productivity with it and ``econplan values`` then needs it again (at 1e6 products one
     policy iteration is ~20 s)."""
-    memo = getattr(economy, "__dict__", {}) if hasattr(economy, "product_ids") else {}
-    if "_labour_choice" not in memo:
-        found = _choose_techniques(Structure.of(economy))
-        if hasattr(economy, "product_ids"):
-            for a in (found[0].technique, found[0].producible, found[1]):
-                a.flags.writeable = False  # shared by every later caller
-            economy.__dict__["_labour_choice"] = found
-        return found
-    return memo["_labour_choice"]
+    keep = hasattr(economy, "product_ids")  # an Economy, not a Structure or PlanProblem
+    if keep and "_labour_choice" in economy.__dict__:
+        return economy.__dict__["_labour_choice"]
+    found = _choose_techniques(Structure.of(economy))
+    if keep:
+        for a in (found[0].technique, found[0].producible, found[1]):
+            a.flags.writeable = False  # shared by every later caller
+        economy.__dict__["_labour_choice"] = found
+    return found
 
 
 def _choose_techniques(economy: Structure) -> tuple[Choice, np.ndarray]:
@@ -171,7 +171,6 @@ def _choose_techniques(economy: Structure) -> tuple[Choice, np.ndarray]:
     o = np.asarray(economy.output)
     tp = np.asarray(economy.tech_product)
     A = economy.A
-    lam = np.zeros(n)
     last = np.zeros(n)  # values of the last policy that could run on its own (0 at first)
     for _ in range(200):
         choice = Choice(technique, producible)

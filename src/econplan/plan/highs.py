@@ -48,12 +48,13 @@ def highs_threads(requested: int = 0) -> int:
     return _process_threads[0]
 
 
-def new_highs() -> highspy.Highs:
-    """A Highs instance (with the process's thread count, :func:`highs_threads`); HiGHS
-    prints a banner on stdout at its first construction in a process, which would corrupt
-    machine-readable output, so it is sent to /dev/null."""
+def new_highs(threads: int = 0) -> highspy.Highs:
+    """A Highs instance with the process's thread count (:func:`highs_threads`: ``threads``
+    if this is the process's first request, 0 = HiGHS's default); HiGHS prints a banner on
+    stdout at its first construction in a process, which would corrupt machine-readable
+    output, so it is sent to /dev/null."""
     h = _new_highs()
-    if highs_threads():
+    if highs_threads(threads):
         h.setOptionValue("threads", highs_threads())
     return h
 
@@ -102,8 +103,6 @@ class HighsSolver(ExactSolver):
         # which keeps primal residuals ~1e-12 instead of ~1e-9 after unscaling (measured on
         # generated economies; bench/RESULTS.md). ``scale=N`` restores a scaling strategy.
         h.setOptionValue("simplex_scale_strategy", int(options.extra.get("scale", 0)))
-        if highs_threads(options.threads):  # the process's first choice (see highs_threads)
-            h.setOptionValue("threads", highs_threads())
         if np.isfinite(options.time_limit):
             h.setOptionValue("time_limit", float(options.time_limit))
 
@@ -134,7 +133,7 @@ class HighsSolver(ExactSolver):
         return status, np.asarray(sol.col_value, float), np.asarray(sol.row_dual, float)
 
     def solve_lp(self, lp: LP, options: SolverOptions) -> tuple[Status, np.ndarray, np.ndarray]:
-        h = new_highs()
+        h = new_highs(options.threads)
         self._configure(h, options)
         self._load(h, lp)
         h.run()
@@ -144,7 +143,7 @@ class HighsSolver(ExactSolver):
             # HiGHS's own scaling, then with its interior point + crossover
             for extra in ({"scale": 1}, {"scale": 1, "highs_solver": "ipm"}):
                 opts = SolverOptions(**{**options.__dict__, "extra": {**options.extra, **extra}})
-                h = new_highs()
+                h = new_highs(opts.threads)
                 self._configure(h, opts)
                 self._load(h, lp)
                 h.run()
@@ -190,7 +189,7 @@ class HighsSolver(ExactSolver):
         if not (d > 0).any() or options.extra.get("crash") is False:
             return super()._fulfilment(pb, options)
         lp, S = stage1(pb)
-        h = new_highs()
+        h = new_highs(options.threads)
         self._configure(h, options)
         self._load(h, lp)
         ws = options.warm_start
