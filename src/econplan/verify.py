@@ -64,6 +64,38 @@ def _segment_excess(w: np.ndarray, pd_: np.ndarray) -> float:
     return total
 
 
+#: products.csv's columns derived from the levels and the bundle (checked, not trusted)
+PRODUCT_FIGURES = ["gross_output", "intermediate_use", "net_output", "target", "floor",
+                   "fulfilment"]
+
+
+def _figures(name: str, df, key: str, ids, tol: float,
+             expected: dict[str, tuple[np.ndarray, np.ndarray]]) -> str | None:
+    """The first figure of table ``name`` that is not the one recomputed (``expected``:
+    column -> (value per bundle row, its size for the relative tolerance)), as a line; an
+    id the bundle lacks or a bundle row the table lacks is wrong too. Empty cells match NaN
+    (a capacity of none, the fulfilment of a product without a target)."""
+    rows = _codes(df[key], ids)
+    if (rows < 0).any():
+        i = int(np.argmax(rows < 0))
+        return f"{name} names {key} {df[key].iloc[i]!r}, which the bundle lacks (line {i + 2})"
+    seen = np.zeros(len(ids), bool)
+    seen[rows] = True
+    if not seen.all():
+        return f"{name} lacks {key} {ids.iloc[int(np.argmin(seen))]!r}"
+    for col, (want, size) in expected.items():
+        want, got = want[rows], df[col].to_numpy(float)
+        room = tol * np.maximum(1.0, np.abs(np.nan_to_num(size[rows], posinf=0.0)))
+        with np.errstate(invalid="ignore"):
+            bad = ~((np.isnan(want) & np.isnan(got)) | (want == got)
+                    | (np.abs(got - want) <= room))
+        if bad.any():
+            i = int(np.argmax(bad))
+            return (f"{name}'s {col} of {key} {df[key].iloc[i]!r} (line {i + 2}) is "
+                    f"{got[i]:.10g}, not the recomputed {want[i]:.10g}")
+    return None
+
+
 def verify(bundle: str | Path, plan_dir: str | Path, tol: float = 1e-6) -> Verdict:
     """Re-check the plan in ``plan_dir`` against ``bundle``; see the module docstring."""
     import econplan
@@ -77,9 +109,11 @@ def verify(bundle: str | Path, plan_dir: str | Path, tol: float = 1e-6) -> Verdi
     limited = status in LIMITED_STATUSES
     if status != "optimal" and not limited:
         return Verdict(False, f"FAIL: plan status is {status!r}, not optimal")
-    act = read_plan_csv(plan_dir, "activities.csv", "technique", ["level", "valuation"])
-    prod = read_plan_csv(plan_dir, "products.csv", "product", ["valuation", "fulfilment_dual"])
-    res = read_plan_csv(plan_dir, "resources.csv", "resource", ["valuation"])
+    act = read_plan_csv(plan_dir, "activities.csv", "technique",
+                        ["level", "valuation", "capacity"])
+    prod = read_plan_csv(plan_dir, "products.csv", "product",
+                         ["valuation", "fulfilment_dual", *PRODUCT_FIGURES])
+    res = read_plan_csv(plan_dir, "resources.csv", "resource", ["valuation", "used", "available"])
 
     for name, df, key in (("activities.csv", act, "technique"),
                           ("products.csv", prod, "product"), ("resources.csv", res, "resource")):
@@ -117,6 +151,22 @@ def verify(bundle: str | Path, plan_dir: str | Path, tol: float = 1e-6) -> Verdi
     avail = economy.resources["available"].to_numpy(float)
     cap_arr = tech["capacity"].to_numpy(float)
     capped = ~np.isnan(cap_arr)
+
+    # the figures the tables derive from the levels and the bundle must be those
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fulfil = np.where(y_arr > 0, net_arr / y_arr, np.nan)
+        fulfil_size = np.where(y_arr > 0, size / y_arr, 1.0)
+    r_size = np.maximum(np.abs(r_use), np.abs(avail))
+    wrong = (_figures("products.csv", prod, "product", products, tol, {
+        "gross_output": (made, size), "intermediate_use": (consumed, size),
+        "net_output": (net_arr, size), "target": (y_arr, y_arr), "floor": (ymin_arr, ymin_arr),
+        "fulfilment": (fulfil, fulfil_size)})
+        or _figures("resources.csv", res, "resource", r_ids, tol, {
+            "used": (r_use, r_size), "available": (avail, avail)})
+        or _figures("activities.csv", act, "technique", t_ids, tol, {
+            "capacity": (cap_arr, cap_arr)}))
+    if wrong:
+        return Verdict(False, f"FAIL: {wrong}")
 
     objective = summary.get("objective", "fulfilment")
     d = y_arr - ymin_arr

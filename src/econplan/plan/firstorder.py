@@ -711,12 +711,16 @@ class _Run:
         # proven spread of 1e-5 is the better plan; the message states the spread
         if not (0 <= spread <= float(self.opt.extra.get("stage2_shortcut_tolerance", 1e-5))):
             return None
-        q = u[k]
-        # valuations in the cost unit (per unit of the cost resource's weight)
-        p, v = self._p1 / q / w[k], self._v1 / q / w[k]
+        # valuations in cost units: one unit of t costs 1/u_k of resource k, each unit of it
+        # w_k; stage 2's resource prices (the shadow beyond the cost, base.SolverResult's
+        # convention p·M_j − ρ·R_j − v_j ≤ c_j) are the rest of u at that rate, 0 on k
+        scale = w[k] / u[k]
+        p, v = self._p1 * scale, self._v1 * scale
+        rho = u * scale
+        rho[k] = 0.0
         message = (f"pdhg: stage 2 not needed: the cost resource binds and stage 1's plan is "
                    f"within {spread:.1e} (relative) of the least cost")
-        return p, u / q / w[k], v, message
+        return p, rho, v, message
 
     def _unbounded(self) -> bool:
         """Is ``max t`` unbounded? Exactly when the techniques without capacity that use no

@@ -28,6 +28,7 @@ from .certificate import (
     harmony_certificate,
     min_cost_certificate,
 )
+from .valuation import free_products, raise_free_prices
 
 if TYPE_CHECKING:
     from ..model import Economy
@@ -114,12 +115,16 @@ class Plan:
         pos = y > 0
         fulfil[pos] = net[pos] / y[pos]
         cap = np.where(np.isfinite(e.cap), e.cap, np.nan)
+        # products neither made, used nor asked for: their rows' duals are degenerate, and
+        # DESIGN.md's valuation is the marginal cost of one more unit (plan/valuation.py)
+        free = free_products(gross, inter, (y == 0) & (np.asarray(e.floor) == 0))
         if self.objective == "min-labour":
             p = np.full(e.n_products, np.nan)
             u = np.asarray(r.resource_price, float)
             v = np.asarray(r.capacity_price, float)
         else:
             p, u, v = (np.asarray(a, float) for a in (r.p, r.u, r.v))
+            p = raise_free_prices(A, e.output, e.tech_product, R.T @ u + v, p, free)
         self.activities = pd.DataFrame({
             "technique": e.technique_ids.astype(str),
             "product": e.product_ids[e.tech_product].astype(str),
@@ -129,6 +134,12 @@ class Plan:
         # its valuation column stays empty (NaN)
         price = (np.full(e.n_products, np.nan) if r.price is None
                  else np.asarray(r.price, float))
+        if r.price is not None and r.resource_price is not None:
+            rho = np.asarray(r.resource_price, float)
+            cp = (np.zeros(e.n_techniques) if r.capacity_price is None
+                  else np.asarray(r.capacity_price, float))
+            price = raise_free_prices(A, e.output, e.tech_product,
+                                      R.T @ (e.cost + rho) + cp, price, free)
         self.products = pd.DataFrame({
             "product": e.product_ids.astype(str), "gross_output": gross,
             "intermediate_use": inter, "net_output": net, "target": y,
