@@ -124,7 +124,11 @@ class ThreadServer:
 
         self.port = free_port()
         self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+            # keep-alive longer than uvicorn's 5 s: under load a pooled connection idle past
+            # it was closed by the server just as a client reused it ("connection reset", the
+            # parallel-submission test, once in three runs beside two other jobs)
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                           timeout_keep_alive=120)
         )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
