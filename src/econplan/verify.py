@@ -152,7 +152,8 @@ def verify(bundle: str | Path, plan_dir: str | Path, tol: float = 1e-6) -> Verdi
     cap_arr = tech["capacity"].to_numpy(float)
     capped = ~np.isnan(cap_arr)
 
-    # the figures the tables derive from the levels and the bundle must be those
+    # the figures the tables derive from the levels and the bundle must be those (reported
+    # with the certificate's problems below)
     with np.errstate(invalid="ignore", divide="ignore"):
         fulfil = np.where(y_arr > 0, net_arr / y_arr, np.nan)
         fulfil_size = np.where(y_arr > 0, size / y_arr, 1.0)
@@ -165,8 +166,6 @@ def verify(bundle: str | Path, plan_dir: str | Path, tol: float = 1e-6) -> Verdi
             "used": (r_use, r_size), "available": (avail, avail)})
         or _figures("activities.csv", act, "technique", t_ids, tol, {
             "capacity": (cap_arr, cap_arr)}))
-    if wrong:
-        return Verdict(False, f"FAIL: {wrong}")
 
     objective = summary.get("objective", "fulfilment")
     d = y_arr - ymin_arr
@@ -278,6 +277,8 @@ def verify(bundle: str | Path, plan_dir: str | Path, tol: float = 1e-6) -> Verdi
     elif not claimed_ok:
         problems.append(f"reported fulfilment {summary.get('fulfilment')} is not the "
                         f"achieved {t:.12g}")
+    if wrong:  # after the certificate's verdict: a changed level fails both
+        problems.append(wrong)
     if problems:
         return Verdict(False, f"FAIL: {'; '.join(problems)} ({figures}; tolerance {tol:g})",
                        primal, dual, gap)
