@@ -189,3 +189,30 @@ def test_blocking_lists_no_first_order_noise(tmp_path, solver):
     rc_h, h = _plan(b, tmp_path / "out_h", "--solver", "highs")
     assert rc_h == 3
     assert {x["id"] for x in s["blocking"]} >= {x["id"] for x in h["blocking"]}
+
+
+def test_min_labour_names_what_its_cost_weighs_and_what_cannot_be_met(tmp_path):
+    """Session-15 fuzzer: with ``[costs]`` weighing CO2 only, the summary said 'targets met at
+    least labour: 20 lab' while 60 hours were used (20 was the CO2); an infeasible min-labour
+    plan said 'floors cannot be met' when the targets were what could not be met."""
+    from typer.testing import CliRunner
+
+    from econplan.cli import app
+
+    b = _bundle(tmp_path / "b", resources="id,name,unit,available\nlab,L,h,100\nco2,C,t,100\n",
+                resource_use="technique,resource,amount\nt,lab,3\nt,co2,1\n",
+                needs="product,target\np,20\n")
+    text = (b / "economy.toml").read_text()
+    (b / "economy.toml").write_text(text + "[costs]\nlab = 0\nco2 = 1\n")
+    r = CliRunner().invoke(app, ["plan", str(b), "--out", str(tmp_path / "p"), "--objective",
+                                 "min-labour", "--no-report"])
+    assert r.exit_code == 0, r.output
+    s = json.loads((tmp_path / "p" / "summary.json").read_text())
+    assert s["labour_cost"] == pytest.approx(20.0) and s["cost_weights"] == {"co2": 1.0}
+    assert "at least resource cost: 20 (1 × co2)" in r.output and "least labour" not in r.output
+    r = CliRunner().invoke(app, ["explain", str(tmp_path / "p")])
+    assert r.exit_code == 0 and "least resource cost (1 × co2): 20" in r.output
+    (b / "needs.csv").write_text("product,target\np,40\n")  # 120 h of labour: out of reach
+    code, s = _plan(b, tmp_path / "q", "--objective", "min-labour")
+    assert code == 3 and s["status"] == "infeasible"
+    assert s["message"].startswith("targets cannot be met"), s["message"]

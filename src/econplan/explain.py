@@ -159,7 +159,12 @@ def explain(plan_dir: Path | str, product: str | None = None,
     bns = summary.get("bottlenecks") or []
 
     # --- why fulfilment is what it is
-    if objective == "min-labour":
+    weights = summary.get("cost_weights") or {labour: 1.0}
+    if objective == "min-labour" and weights != {labour: 1.0}:
+        what = ", ".join(f"{w:g} × {rid}" for rid, w in weights.items())
+        out.append(f"This plan meets every target exactly at the least resource cost "
+                   f"({what}): {_num(summary.get('labour_cost'))}.")
+    elif objective == "min-labour":
         out.append(f"This plan meets every target exactly at the least cost in {labour}: "
                    f"{_num(summary.get('labour_cost'))} {lunit}.")
     elif objective == "harmony":

@@ -157,14 +157,15 @@ class ExactSolver(ABC):
 
     def _infeasible(self, pb: PlanProblem, floors: np.ndarray,
                     options: SolverOptions) -> SolverResult:
+        what = "targets" if pb.objective == Objective.MIN_LABOUR else "floors"
         lp = elastic(pb, floors)
         status, x, _ = self.solve_lp(lp, options)
         blocking: list[dict] = []
         if status == Status.OPTIMAL:
             m, k = pb.m, pb.k
             blocking = elastic_blocking(pb, x[m:m + k], x[m + k:])
-            msg = "floors cannot be met with the resources and capacities available"
+            msg = f"{what} cannot be met with the resources and capacities available"
         else:
-            msg = ("floors cannot be met even with unlimited resources and capacities "
-                   "(some floor needs a product the economy cannot make)")
+            msg = (f"{what} cannot be met even with unlimited resources and capacities "
+                   f"(some {what[:-1]} needs a product the economy cannot make)")
         return SolverResult(status=Status.INFEASIBLE, blocking=blocking, message=msg)

@@ -225,6 +225,9 @@ class Plan:
                     self.products["net_output"][e.target > 0] / e.target[e.target > 0])
                 ) if (e.target > 0).any() else 1.0
                 s["labour_cost"] = c.achieved
+                # what that cost weighs ([costs] in economy.toml; labour 1 by default)
+                s["cost_weights"] = {str(rid): float(w) for rid, w
+                                     in zip(e.resource_ids, e.cost, strict=True) if w != 0}
             elif self.objective == "harmony":
                 d = np.asarray(e.target) - np.asarray(e.floor)
                 need = d > 0
@@ -233,7 +236,9 @@ class Plan:
                     (net[need] - e.floor[need]) / d[need])) + 0.0 if need.any() else 1.0
                 s["harmony"] = c.achieved
             else:
-                s["fulfilment"] = float(r.t) + 0.0  # + 0.0: never "-0.0"
+                # t* = 0 (a need nothing can make) may come back as -8e-14 from the solver's
+                # rounding: t is a ratio ≥ 0 once the floors are met; + 0.0: never "-0.0"
+                s["fulfilment"] = (0.0 if -1e-12 < r.t < 0 else float(r.t)) + 0.0
                 s["fulfilment_achieved"] = c.achieved
             s["primal_residual"] = c.primal_residual
             s["dual_residual"] = c.dual_residual
