@@ -87,3 +87,10 @@ def test_without_a_limit_a_plan_short_of_its_certificate_bounds_the_wait():
     assert _deadline(None, 1.0, plan) == 1.0 + GRACE_SECONDS
     assert _deadline(None, 100.0, SolverResult(Status.ERROR)) is None
     assert _deadline(70.0, 100.0, plan) == 70.0
+    # with a limit of 8 s (deadline 8 + LIMIT_GRACE): once a plan is in hand the race waits
+    # only LATE_SECONDS past the limit (session-15 fuzzer: 21 s for a limit of 8 s)
+    from econplan.plan.portfolio import LATE_SECONDS, LIMIT_GRACE
+
+    assert _deadline(8.0 + LIMIT_GRACE, 10.0, plan) == 10.0 + LATE_SECONDS
+    assert _deadline(8.0 + LIMIT_GRACE, 3.0, plan) == 8.0 + LATE_SECONDS
+    assert _deadline(8.0 + LIMIT_GRACE, 10.0, SolverResult(Status.ERROR)) == 8.0 + LIMIT_GRACE

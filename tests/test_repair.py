@@ -55,3 +55,26 @@ def test_switches_repeat_until_the_exhausted_product_is_covered(monkeypatch, rou
         assert z[3] == pytest.approx(0.125, rel=1e-6)  # tF1 + 0.2 tF2 = 0.9, tF1 + tF2 = 1
     else:
         assert t < 1.0 - 1e-3
+
+
+def test_cover_deficits_meets_rows_a_vertex_solver_left_short():
+    """Session-15 fuzzer: HiGHS left rows ~2e-7 short (within its feasibility tolerance); on a
+    product with a small need that cost the achieved t 4.6e-6 and the certificate gap 4.2e-6
+    on a plan called optimal. The exact backends now cover such rows by producing more."""
+    from econplan.generate import generate_arrays
+    from econplan.plan.repair import cover_deficits
+
+    pb = generate_arrays(300, 2, seed=3, capacities=True, floors=True).problem()
+    # an exact optimum at t = 0.8 by SciPy's HiGHS, then levels cut as a tolerance would
+    rhs = pb.ymin + 0.8 * (pb.y - pb.ymin)
+    lp = linprog(pb.c, A_ub=-pb.M, b_ub=-rhs, A_eq=None,
+                    bounds=list(zip(np.zeros(pb.m), np.where(np.isfinite(pb.cap), pb.cap, None),
+                                    strict=True)), method="highs")
+    assert lp.status == 0
+    z = lp.x * (1 - 2e-7)  # every row ~2e-7 short (relative)
+    assert (rhs - pb.M @ z).max() > 0
+    out = cover_deficits(pb.M, pb.tech_product, pb.output, pb.cap, rhs, z)
+    short = np.maximum(rhs - pb.M @ out, 0.0)
+    assert short.max() <= 1e-12 * max(1.0, float(np.abs(rhs).max()))
+    assert (out >= z).all() and (out <= np.where(np.isfinite(pb.cap), pb.cap, np.inf)).all()
+    assert np.abs(out - z).max() <= 1e-5 * max(1.0, float(z.max()))  # a hair more, not a new plan

@@ -163,3 +163,40 @@ def test_a_short_limit_stays_short_when_the_targets_are_out_of_reach(generated):
                   bounds=[(0, c * (1 + 1e-9) if np.isfinite(c) else None) for c in cap],
                   method="highs")
     assert res.status == 0, res.message
+
+
+def test_highs_keeps_one_limit_for_all_its_runs(monkeypatch):
+    """Session-15 fuzzer: HiGHS's time_limit bounds one run, and a solve is several (stage 1,
+    stage 2, retries, the cold restart after the crash start ran out): 41.5 s for a limit of
+    20 s, 623 s for 300 s. The solve now has one deadline and each run gets what is left.
+    (Not timed end to end: HiGHS's own basis factorisation ignores its limit, 4-5 s at
+    1,500 x 2, so a short limit cannot be held on a loaded machine.)"""
+    import time
+
+    from econplan.plan.base import SolverOptions
+    from econplan.plan.highs import HighsSolver, _set_time_left, new_highs
+
+    h = new_highs()
+    _set_time_left(h, SolverOptions(extra={"deadline": time.perf_counter() + 5.0}))
+    first = h.getOptionValue("time_limit")[1]
+    time.sleep(0.3)
+    _set_time_left(h, SolverOptions(extra={"deadline": time.perf_counter() + 5.0 - 0.3}))
+    assert 4.9 <= first <= 5.0 and h.getOptionValue("time_limit")[1] <= 4.71
+    _set_time_left(h, SolverOptions(extra={"deadline": time.perf_counter() - 1.0}))
+    assert h.getOptionValue("time_limit")[1] <= 0.01  # past the deadline: stop at once
+    # every LP of a solve sees the same deadline, start + limit
+    seen = []
+    real = HighsSolver.solve_lp
+
+    def spy(self, lp, options):
+        seen.append(options.extra.get("deadline"))
+        return real(self, lp, options)
+
+    monkeypatch.setattr(HighsSolver, "solve_lp", spy)
+    from small_economies import bread_tables
+
+    economy = econplan.Economy.from_tables(*bread_tables())
+    t0 = time.perf_counter()
+    p = economy.plan(solver="highs", time_limit=30.0, objective="min-labour")
+    assert p.ok and seen and len(set(seen)) == 1
+    assert t0 + 30.0 <= seen[0] <= time.perf_counter() + 30.0

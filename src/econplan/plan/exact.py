@@ -10,6 +10,7 @@ harmony problems by :func:`econplan.plan.make_plan`.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from abc import ABC, abstractmethod
 
@@ -20,6 +21,14 @@ from .base import Capability, Objective, PlanProblem, SolverOptions, SolverResul
 from .formulation import LP, T_SLACK, elastic, elastic_blocking, stage1, stage2
 from .harmony import H_SLACK, harmony_duals, harmony_lp, harmony_stage2
 from .harmony import achieved_t as harmony_achieved_t
+
+
+def _covered(pb: PlanProblem, z: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """The vertex's levels with rows its solver left short within tolerance covered
+    (:func:`repair.cover_deficits`)."""
+    from .repair import cover_deficits
+
+    return cover_deficits(pb.M, pb.tech_product, pb.output, pb.cap, rhs, z)
 
 
 def stage1_duals(pb: PlanProblem, lp: LP, x: np.ndarray, y: np.ndarray
@@ -68,6 +77,10 @@ class ExactSolver(ABC):
     @single_threaded
     def solve(self, problem: PlanProblem, options: SolverOptions) -> SolverResult:
         start = time.perf_counter()
+        if np.isfinite(options.time_limit) and "deadline" not in options.extra:
+            # one limit for the whole solve, whatever number of LPs it takes (highs.py)
+            options = dataclasses.replace(
+                options, extra={**options.extra, "deadline": start + options.time_limit})
         if problem.objective == Objective.MIN_LABOUR:
             res = self._min_labour(problem, options)
         elif problem.objective == Objective.HARMONY:
@@ -101,7 +114,9 @@ class ExactSolver(ABC):
             return self._infeasible(pb, pb.ymin, options)
         if status != Status.OPTIMAL:
             return SolverResult(status=status, t=t, message=f"stage 2 ended: {status.value}")
-        return SolverResult(status=Status.OPTIMAL, t=t, z=np.maximum(z, 0.0), p=p, u=u, v=v,
+        z = _covered(pb, np.maximum(z, 0.0), pb.ymin + (t * (1 - T_SLACK) if t > 0 else 0.0)
+                     * (pb.y - pb.ymin))
+        return SolverResult(status=Status.OPTIMAL, t=t, z=z, p=p, u=u, v=v,
                             **cost_duals(pb, lp2, y2))
 
     def stage2_backoff(self, pb: PlanProblem, t: float, options: SolverOptions,
@@ -125,7 +140,7 @@ class ExactSolver(ABC):
             return self._infeasible(pb, pb.y, options)
         if status != Status.OPTIMAL:
             return SolverResult(status=status, message=f"min-labour ended: {status.value}")
-        return SolverResult(status=Status.OPTIMAL, t=1.0, z=np.maximum(z, 0.0),
+        return SolverResult(status=Status.OPTIMAL, t=1.0, z=_covered(pb, np.maximum(z, 0.0), pb.y),
                             **cost_duals(pb, lp, y))
 
     def _harmony(self, pb: PlanProblem, options: SolverOptions) -> SolverResult:

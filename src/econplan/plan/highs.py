@@ -6,13 +6,14 @@ fulfilment LP's duals are small on large economies (DESIGN.md, "Numerics").
 
 from __future__ import annotations
 
+import time
 from importlib.metadata import version as _pkg_version
 
 import highspy
 import numpy as np
 
 from .base import Capability, PlanProblem, SolverOptions, SolverResult, Status
-from .exact import ExactSolver, cost_duals, stage1_duals
+from .exact import ExactSolver, _covered, cost_duals, stage1_duals
 from .formulation import LP, T_SLACK, stage1
 
 _STATUS = {
@@ -80,6 +81,23 @@ def _new_highs() -> highspy.Highs:
     return h
 
 
+def _set_time_left(h: highspy.Highs, options: SolverOptions) -> None:
+    """HiGHS's ``time_limit`` bounds one ``run``; a solve here is several (stage 1, stage 2,
+    retries, the cold restart after a failed crash start), so each gets what is left of the
+    solve's own limit (``ExactSolver.solve`` puts its deadline in ``extra["deadline"]``; a
+    fuzzer measured 41.5 s for a limit of 20 s, 623 s for 300 s, before)."""
+    deadline = options.extra.get("deadline")
+    if deadline is not None:
+        h.setOptionValue("time_limit", max(float(deadline) - time.perf_counter(), 0.01))
+    elif np.isfinite(options.time_limit):
+        h.setOptionValue("time_limit", float(options.time_limit))
+
+
+def _run(h: highspy.Highs, options: SolverOptions) -> None:
+    _set_time_left(h, options)
+    h.run()
+
+
 class HighsSolver(ExactSolver):
     """Exact backend on HiGHS's dual simplex."""
 
@@ -103,8 +121,7 @@ class HighsSolver(ExactSolver):
         # which keeps primal residuals ~1e-12 instead of ~1e-9 after unscaling (measured on
         # generated economies; bench/RESULTS.md). ``scale=N`` restores a scaling strategy.
         h.setOptionValue("simplex_scale_strategy", int(options.extra.get("scale", 0)))
-        if np.isfinite(options.time_limit):
-            h.setOptionValue("time_limit", float(options.time_limit))
+        _set_time_left(h, options)
 
     def _load(self, h: highspy.Highs, lp: LP) -> None:
         model = highspy.HighsLp()
@@ -136,7 +153,7 @@ class HighsSolver(ExactSolver):
         h = new_highs(options.threads)
         self._configure(h, options)
         self._load(h, lp)
-        h.run()
+        _run(h, options)
         result = self._result(h)
         if result[0] == Status.ERROR and "scale" not in options.extra:
             # the unscaled simplex can stall on badly scaled rows ("unknown"): retry with
@@ -146,14 +163,15 @@ class HighsSolver(ExactSolver):
                 h = new_highs(opts.threads)
                 self._configure(h, opts)
                 self._load(h, lp)
-                h.run()
+                _run(h, opts)
                 result = self._result(h)
                 if result[0] != Status.ERROR:
                     break
         return result
 
     def _shift_rows(self, h: highspy.Highs, lp: LP, x: np.ndarray, y: np.ndarray,
-                    rounds: int = 3) -> tuple[Status, np.ndarray, np.ndarray]:
+                    options: SolverOptions, rounds: int = 3
+                    ) -> tuple[Status, np.ndarray, np.ndarray]:
         """Bound shifting: the simplex accepts basic rows up to ~1e-9 below their lower
         bound. Raise each such row's bound by twice its violation and re-solve from the
         current basis (a few iterations), so the reported plan meets every row exactly up to
@@ -170,7 +188,7 @@ class HighsSolver(ExactSolver):
             lo[bad] += 2 * viol[bad] + 1e-12 * np.maximum(1, np.abs(lo[bad]))
             h.changeRowsBounds(len(bad), bad.astype(np.int32), _inf(lo[bad]),
                                _inf(np.asarray(lp.row_hi)[bad]))
-            h.run()
+            _run(h, options)
             status, x_new, y_new = self._result(h)
             if status != Status.OPTIMAL:
                 # the shift made the stage infeasible (a row pinned by capacities): keep the
@@ -202,7 +220,7 @@ class HighsSolver(ExactSolver):
             basis = _crash_from_problem(pb)  # HiGHS refused the warm basis: start as cold
             if basis is not None:
                 h.setBasis(basis)
-        h.run()
+        _run(h, options)
         status, x, y = self._result(h)
         pivots = int(h.getInfo().simplex_iteration_count)  # stage 1's; HiGHS counts per run
         if status == Status.INFEASIBLE:
@@ -215,10 +233,10 @@ class HighsSolver(ExactSolver):
         lp2 = LP(c=np.concatenate([pb.c, [0.0]]), A=lp.A, row_lo=lp.row_lo, row_hi=lp.row_hi,
                  col_lo=lp.col_lo, col_hi=lp.col_hi)  # stage 2 as HiGHS now holds it
         h.changeColsCost(m + 1, np.arange(m + 1, dtype=np.int32), lp2.c)
-        h.run()
+        _run(h, options)
         status, z, y2 = self._result(h)
         if status == Status.OPTIMAL:
-            status, z, y2 = self._shift_rows(h, lp, z, y2)
+            status, z, y2 = self._shift_rows(h, lp, z, y2, options)
             z = refine(h, lp, z)
         else:
             # the hot start failed (HiGHS can end "unknown" after the model change): solve
@@ -231,7 +249,8 @@ class HighsSolver(ExactSolver):
             return self._infeasible(pb, pb.ymin, options)
         if status != Status.OPTIMAL:
             return SolverResult(status=status, t=t, message=f"stage 2 ended: {status.value}")
-        return SolverResult(status=Status.OPTIMAL, t=t, z=np.maximum(z[:m], 0.0), p=p, u=u, v=v,
+        z = _covered(pb, np.maximum(z[:m], 0.0), pb.ymin + t_lo * d)
+        return SolverResult(status=Status.OPTIMAL, t=t, z=z, p=p, u=u, v=v,
                             iterations=pivots + int(h.getInfo().simplex_iteration_count),
                             **cost_duals(pb, lp2, y2))
 

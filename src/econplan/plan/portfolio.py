@@ -51,6 +51,10 @@ HEAD_START = 5.0
 #: without a time limit, once one contestant has returned a plan short of a certificate the
 #: others get as long again as it took (at least this many seconds) to do better
 GRACE_SECONDS = 30.0
+#: with a time limit the race stops at limit + LIMIT_GRACE at the latest; once a contestant
+#: has returned a plan, at limit + LATE_SECONDS (or LATE_SECONDS from then, if later)
+LIMIT_GRACE = 30.0
+LATE_SECONDS = 2.0
 
 
 def _rank(res: SolverResult) -> tuple[int, int]:
@@ -67,6 +71,10 @@ def _deadline(deadline: float | None, elapsed: float, res: SolverResult) -> floa
     least :data:`GRACE_SECONDS`, not forever."""
     if deadline is None and res.z is not None and res.p is not None:
         return elapsed + max(elapsed, GRACE_SECONDS)
+    if deadline is not None and res.z is not None and res.p is not None:
+        # a plan in hand and the limit passed: the others had the same limit; wait only
+        # LATE_SECONDS beyond it (a fuzzer: 21 s for a limit of 8 s, HiGHS overrunning)
+        return min(deadline, max(elapsed, deadline - LIMIT_GRACE) + LATE_SECONDS)
     return deadline
 
 
@@ -80,7 +88,8 @@ def race(problem: PlanProblem, options: SolverOptions,
     ``head_start`` seconds after the one before it (and at once when those have all ended
     undecided), so the answers that come quickly are not slowed by the race."""
     start = time.perf_counter()
-    deadline = options.time_limit + 30.0 if math.isfinite(options.time_limit) else None
+    deadline = (options.time_limit + LIMIT_GRACE if math.isfinite(options.time_limit)
+                else None)
     results: list[SolverResult] = []
     winner: SolverResult | None = None
     with tempfile.TemporaryDirectory(prefix="econplan-race-") as d:
