@@ -4,6 +4,7 @@ HiGHS on separately built LPs."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 import pytest
@@ -293,15 +294,30 @@ def _min_labour(n: int, scale: float, seed: int = 3):
     t* of the full targets (capacities are set to bind at 0.96-1.0 of it)."""
     from econplan.plan.base import Objective
 
-    pb = generate_arrays(n, 2, seed=seed, capacities=True).problem()
-    reach = reference_t(pb)
+    pb, reach = _reach(n, seed)
     return dataclasses.replace(pb, y=pb.y * scale * reach, objective=Objective.MIN_LABOUR)
+
+
+@functools.cache
+def _reach(n: int, seed: int):
+    """The generated n × 2 economy with capacities and HiGHS's t* of its full targets (a
+    linprog of ~25 s at 1,500 × 2, shared by the min-labour tests: CI time)."""
+    pb = generate_arrays(n, 2, seed=seed, capacities=True).problem()
+    return pb, reference_t(pb)
 
 
 def _least_cost(pb, b, cap):
     res = linprog(pb.c, A_ub=sp.vstack([-pb.M, pb.R]), b_ub=np.concatenate([-pb.y, b]),
                   method="highs", bounds=[(0, None if not np.isfinite(x) else x) for x in cap])
     return res.fun if res.status == 0 else None
+
+
+@functools.cache
+def _min_labour_case(n: int):
+    """The economy (targets beyond most capacities) and HiGHS's least cost, once per size for
+    both parametrisations (two linprogs of ~10 s each at 1,500 × 2: CI time)."""
+    pb = _min_labour(n, 0.99)
+    return pb, _least_cost(pb, pb.b, pb.cap)
 
 
 @pytest.mark.parametrize("n,restricted", [(300, False), (1500, False), (300, True),
@@ -315,7 +331,7 @@ def test_min_labour_with_capacities_and_alternatives(n, restricted):
     from econplan.plan.certificate import min_cost_certificate
     from econplan.plan.fast import FastSolver
 
-    pb = _min_labour(n, 0.99)  # beyond most capacities
+    pb, ref = _min_labour_case(n)
     r = FastSolver().solve(pb, SolverOptions(time_limit=120.0,
                                              extra={"restricted": restricted}))
     assert r.status == Status.OPTIMAL, r.message
@@ -326,7 +342,6 @@ def test_min_labour_with_capacities_and_alternatives(n, restricted):
         assert r.iterations > 0
     capped = np.isfinite(pb.cap)
     assert np.count_nonzero(r.z[capped] >= pb.cap[capped] * (1 - 1e-9)) >= 10  # they bind
-    ref = _least_cost(pb, pb.b, pb.cap)
     tol = 1e-9 if restricted else 1e-6
     assert abs(pb.c @ r.z - ref) <= tol * ref
     cert = min_cost_certificate(pb.M, pb.R, pb.b, pb.cap, pb.y, pb.c, r.z, r.price,
