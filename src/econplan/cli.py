@@ -285,11 +285,12 @@ def print_plan_summary(p, out: Path) -> None:
             f"{e.n_techniques} techniques, solver {s['solver']} in {s['seconds']:.2f} s"
             + (" (warm start)" if s.get("warm_start") else ""))
     if s["objective"] == "min-labour":
-        weights = s.get("cost_weights") or {e.labour: 1.0}
-        if weights == {e.labour: 1.0}:
+        from .planfiles import cost_weights_text
+
+        what = cost_weights_text(s, e.labour)
+        if what is None:
             c.print(f"  targets met at least labour: {s['labour_cost']:.6g} {e.labour}")
         else:  # [costs] weighs other resources: the cost is not hours of labour
-            what = ", ".join(f"{w:g} × {rid}" for rid, w in weights.items())
             c.print(f"  targets met at least resource cost: {s['labour_cost']:.6g} ({what})")
     elif s["objective"] == "harmony":
         c.print(f"  harmony {'H*' if p.ok else 'H'} = [bold]{s['harmony']:.6f}[/] "

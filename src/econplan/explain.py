@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from econplan.errors import BundleError
+from econplan.planfiles import cost_weights_text
 from econplan.schema import LIMITED_STATUSES
 
 _TOP_INPUTS = 8
@@ -159,9 +160,8 @@ def explain(plan_dir: Path | str, product: str | None = None,
     bns = summary.get("bottlenecks") or []
 
     # --- why fulfilment is what it is
-    weights = summary.get("cost_weights") or {labour: 1.0}
-    if objective == "min-labour" and weights != {labour: 1.0}:
-        what = ", ".join(f"{w:g} × {rid}" for rid, w in weights.items())
+    what = cost_weights_text(summary, labour)
+    if objective == "min-labour" and what is not None:
         out.append(f"This plan meets every target exactly at the least resource cost "
                    f"({what}): {_num(summary.get('labour_cost'))}.")
     elif objective == "min-labour":

@@ -77,3 +77,12 @@ def by_row(ids: Any, values: Any, rows_of: Any, fill: float) -> np.ndarray:
     known = rows >= 0
     out[rows[known]] = np.asarray(values, dtype=np.float64)[known]
     return out
+
+
+def cost_weights_text(summary: dict, labour: str) -> str | None:
+    """What a min-labour plan's ``labour_cost`` weighs, as ``"1 × co2, 0.5 × land"``; None
+    when it is labour hours alone (weight 1, the default), so the cost reads as hours."""
+    weights = summary.get("cost_weights") or {labour: 1.0}
+    if weights == {labour: 1.0}:
+        return None
+    return ", ".join(f"{w:g} × {rid}" for rid, w in weights.items())

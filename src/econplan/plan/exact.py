@@ -21,14 +21,13 @@ from .base import Capability, Objective, PlanProblem, SolverOptions, SolverResul
 from .formulation import LP, T_SLACK, elastic, elastic_blocking, stage1, stage2
 from .harmony import H_SLACK, harmony_duals, harmony_lp, harmony_stage2
 from .harmony import achieved_t as harmony_achieved_t
+from .repair import cover_deficits
 
 
 def _covered(pb: PlanProblem, z: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """The vertex's levels with rows its solver left short within tolerance covered
-    (:func:`repair.cover_deficits`)."""
-    from .repair import cover_deficits
-
-    return cover_deficits(pb.M, pb.tech_product, pb.output, pb.cap, rhs, z)
+    """The vertex's levels ``z`` (clipped at 0) with the balance rows ``M z ≥ rhs`` its
+    solver left short within tolerance covered (:func:`repair.cover_deficits`)."""
+    return cover_deficits(pb.M, pb.tech_product, pb.output, pb.cap, rhs, np.maximum(z, 0.0))
 
 
 def stage1_duals(pb: PlanProblem, lp: LP, x: np.ndarray, y: np.ndarray
@@ -114,8 +113,7 @@ class ExactSolver(ABC):
             return self._infeasible(pb, pb.ymin, options)
         if status != Status.OPTIMAL:
             return SolverResult(status=status, t=t, message=f"stage 2 ended: {status.value}")
-        z = _covered(pb, np.maximum(z, 0.0), pb.ymin + (t * (1 - T_SLACK) if t > 0 else 0.0)
-                     * (pb.y - pb.ymin))
+        z = _covered(pb, z, lp2.row_lo[:pb.n])  # the balance rows stage 2 solved
         return SolverResult(status=Status.OPTIMAL, t=t, z=z, p=p, u=u, v=v,
                             **cost_duals(pb, lp2, y2))
 
@@ -140,7 +138,7 @@ class ExactSolver(ABC):
             return self._infeasible(pb, pb.y, options)
         if status != Status.OPTIMAL:
             return SolverResult(status=status, message=f"min-labour ended: {status.value}")
-        return SolverResult(status=Status.OPTIMAL, t=1.0, z=_covered(pb, np.maximum(z, 0.0), pb.y),
+        return SolverResult(status=Status.OPTIMAL, t=1.0, z=_covered(pb, z, lp.row_lo[:pb.n]),
                             **cost_duals(pb, lp, y))
 
     def _harmony(self, pb: PlanProblem, options: SolverOptions) -> SolverResult:

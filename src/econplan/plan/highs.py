@@ -121,7 +121,7 @@ class HighsSolver(ExactSolver):
         # which keeps primal residuals ~1e-12 instead of ~1e-9 after unscaling (measured on
         # generated economies; bench/RESULTS.md). ``scale=N`` restores a scaling strategy.
         h.setOptionValue("simplex_scale_strategy", int(options.extra.get("scale", 0)))
-        _set_time_left(h, options)
+        # (the time limit is set before each run: _run)
 
     def _load(self, h: highspy.Highs, lp: LP) -> None:
         model = highspy.HighsLp()
@@ -235,6 +235,7 @@ class HighsSolver(ExactSolver):
         h.changeColsCost(m + 1, np.arange(m + 1, dtype=np.int32), lp2.c)
         _run(h, options)
         status, z, y2 = self._result(h)
+        rhs = pb.ymin + t_lo * d  # the balance rows of stage 2 as HiGHS holds it (t fixed)
         if status == Status.OPTIMAL:
             status, z, y2 = self._shift_rows(h, lp, z, y2, options)
             z = refine(h, lp, z)
@@ -245,11 +246,12 @@ class HighsSolver(ExactSolver):
             if status == Status.OPTIMAL:
                 z = np.concatenate([z2, [0.0]])
                 y2 = y2b
+                rhs = lp2.row_lo[:pb.n]  # possibly at a relaxed t
         if status == Status.INFEASIBLE:
             return self._infeasible(pb, pb.ymin, options)
         if status != Status.OPTIMAL:
             return SolverResult(status=status, t=t, message=f"stage 2 ended: {status.value}")
-        z = _covered(pb, np.maximum(z[:m], 0.0), pb.ymin + t_lo * d)
+        z = _covered(pb, z[:m], rhs)
         return SolverResult(status=Status.OPTIMAL, t=t, z=z, p=p, u=u, v=v,
                             iterations=pivots + int(h.getInfo().simplex_iteration_count),
                             **cost_duals(pb, lp2, y2))

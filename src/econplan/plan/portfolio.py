@@ -69,13 +69,13 @@ def _deadline(deadline: float | None, elapsed: float, res: SolverResult) -> floa
     answer). Without a time limit, a non-definitive result that carries a plan (e.g. ``fast``
     with t* proven and its least cost not) gives the others as long again as it took, at
     least :data:`GRACE_SECONDS`, not forever."""
-    if deadline is None and res.z is not None and res.p is not None:
+    if res.z is None or res.p is None:
+        return deadline
+    if deadline is None:
         return elapsed + max(elapsed, GRACE_SECONDS)
-    if deadline is not None and res.z is not None and res.p is not None:
-        # a plan in hand and the limit passed: the others had the same limit; wait only
-        # LATE_SECONDS beyond it (a fuzzer: 21 s for a limit of 8 s, HiGHS overrunning)
-        return min(deadline, max(elapsed, deadline - LIMIT_GRACE) + LATE_SECONDS)
-    return deadline
+    # a plan in hand with a limit: the others had the same limit; wait only LATE_SECONDS
+    # beyond it (a fuzzer: 21 s for a limit of 8 s, HiGHS overrunning)
+    return min(deadline, max(elapsed, deadline - LIMIT_GRACE) + LATE_SECONDS)
 
 
 def race(problem: PlanProblem, options: SolverOptions,

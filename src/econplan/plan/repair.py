@@ -196,8 +196,8 @@ def cover_deficits(M: sp.sparray, tech_product: np.ndarray, output: np.ndarray,
     Leontief solve a round). Returns ``z`` itself when no row is short beyond rounding.
     Resource use grows by as little (the certificate's primal residual shows it)."""
     z = np.asarray(z, dtype=np.float64)
-    rowscale = abs(M) @ np.abs(z) + np.abs(rhs)
-    if not (rhs - M @ z > 1e-13 * np.maximum(rowscale, 1.0)).any():
+    short = rhs - M @ z
+    if not (short > 1e-13 * np.maximum(abs(M) @ np.abs(z) + np.abs(rhs), 1.0)).any():
         return z
     st = Structure(M, tech_product, output)
     out = z.copy()
@@ -209,9 +209,8 @@ def cover_deficits(M: sp.sparray, tech_product: np.ndarray, output: np.ndarray,
         return z
     if not np.isfinite(out).all():
         return z
-    short_before = float(np.maximum(rhs - M @ z, 0.0).max(initial=0.0))
     short_after = float(np.maximum(rhs - M @ out, 0.0).max(initial=0.0))
-    return out if short_after < short_before else z
+    return out if short_after < float(short.max()) else z
 
 
 def _switch_consumers(st: Structure, cap: np.ndarray, ymin: np.ndarray, d: np.ndarray,
