@@ -17,6 +17,7 @@ def client():
         n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
     )
     c = distributed.Client(cluster)
+    c.wait_for_workers(2, timeout=60)  # in-process workers register asynchronously
     yield c
     c.close()
     cluster.close()

@@ -40,6 +40,9 @@ import scipy.sparse as sp
 from .errors import EconplanError
 from .kernels import ValuesResult, fixed_point_solve
 
+#: seconds to wait for a just-started cluster's first worker to register before giving up
+WAIT_FOR_WORKERS = 10.0
+
 __all__ = ["write_partitions", "distributed_values", "Block", "DaskRowBlocks"]
 
 
@@ -298,6 +301,12 @@ class DaskRowBlocks:
                                     "e.g. distributed.Client('tcp://scheduler:8786')") from exc
         self.client = client
         workers = sorted(client.scheduler_info()["workers"])
+        if not workers:  # a cluster just started: its workers may not have registered yet
+            try:
+                client.wait_for_workers(1, timeout=WAIT_FOR_WORKERS)
+            except (TimeoutError, OSError):
+                pass
+            workers = sorted(client.scheduler_info()["workers"])
         if not workers:
             raise EconplanError("engine 'dask': the Dask cluster has no workers")
         parts = max(1, min(parts or len(workers), M.shape[0]))
