@@ -101,6 +101,10 @@ RX_MIN_SECONDS = 30.0
 #: exact in 64 s)
 RX_ROUGH_CELLS = 2e6
 RX_GOOD_GAP = 1e-3
+#: stage 1 stops at a gap of ``tol`` relative to t itself, not DESIGN.md's max(1, t), for t
+#: down to T_FLOOR (below it, ``tol · T_FLOOR`` absolute): with t* ≈ 0.16, a gap of 1e-6
+#: relative to 1 left t up to 5e-6 short of t* relative to t* (session-15 fuzzer)
+T_FLOOR = 0.1
 
 
 def _better(a, b, tol: float) -> bool:
@@ -179,6 +183,12 @@ class _Run:
         if self.log is not None:
             self.log(msg)
 
+    def _holds(self, cert) -> bool:
+        """Does a stage-1 certificate end the solve: residuals ≤ tol and the gap ≤ tol
+        relative to t (at least :data:`T_FLOOR`), a stricter test than DESIGN.md's for t < 1."""
+        scale = min(1.0, max(abs(cert.achieved), T_FLOOR))
+        return cert.holds(self.tol) and abs(cert.duality_gap) <= self.tol * scale
+
     def _cert(self, z: np.ndarray, p: np.ndarray, u: np.ndarray, v: np.ndarray):
         pb = self.pb
         return fulfilment_certificate(pb.M, pb.R, pb.b, pb.cap, pb.y, pb.ymin, z, p, u, v)
@@ -221,7 +231,7 @@ class _Run:
             reserve = RESERVE * self._check_seconds
             if first is not None:
                 best[:] = [first]
-                if first[4].holds(self.tol):  # nothing but the cost resource binds
+                if self._holds(first[4]):  # nothing but the cost resource binds
                     return (*first, None)
 
         def certify(x: np.ndarray, y: np.ndarray) -> bool:
@@ -245,7 +255,7 @@ class _Run:
                     cx = self._cert(xo[0], *xo[2:])
                     self._say(f"crossover: t {cx.achieved:.12g}, bound {cx.bound:.12g}, "
                               f"primal {cx.primal_residual:.1e}, dual {cx.dual_residual:.1e}")
-                    if cx.holds(self.tol) and abs(cx.duality_gap) < abs(cert.duality_gap):
+                    if self._holds(cx) and abs(cx.duality_gap) < abs(cert.duality_gap):
                         z, (p, u, v), cert = xo[0], xo[2:], cx
                         self.crossed = True
                 else:
@@ -253,7 +263,7 @@ class _Run:
 
                     self._say(f"crossover: no vertex ({_cx.last_reason})")
                     self._cx_failed_gap = abs(cert.duality_gap)
-            if (not cert.holds(self.tol) and abs(cert.duality_gap) <= 1e-2
+            if (not self._holds(cert) and abs(cert.duality_gap) <= 1e-2
                     and abs(cert.duality_gap) <= self._rx_failed_gap / 3
                     and self.opt.extra.get("restricted", True)):
                 z, p, u, v, cert = self._restricted(x, y, z, p, u, v, cert)
@@ -266,7 +276,7 @@ class _Run:
             self._check_seconds = time.perf_counter() - t0 - self._rx_seconds
             self._rx_seconds = 0.0
             last[0] = time.perf_counter()
-            return cert.holds(self.tol)
+            return self._holds(cert)
 
         clock = {"last": time.perf_counter(), "cost": 0.0}
 
@@ -310,7 +320,7 @@ class _Run:
                          engine=self.engine, log=self.log, callback=certify,
                          callback_every=every)
             self.iterations += r.iterations
-            if (self.infeasible_bound is None and not best[0][4].holds(self.tol)
+            if (self.infeasible_bound is None and not self._holds(best[0][4])
                     and time_for_check()):
                 certify(r.x, r.y)  # PDHG converged between two checks, or ran out of time
         if self.infeasible_bound is not None:
@@ -345,7 +355,7 @@ class _Run:
         # the search and its candidate cost a few first candidates (measured: 1e4 ~3x, 1e5
         # ~2x); with less time than that and PDHG's reserve after it, the first one stands
         # (1e6 with a 3-minute limit)
-        if self._left() < 6 * self._first_seconds or out[4].holds(self.tol):
+        if self._left() < 6 * self._first_seconds or self._holds(out[4]):
             return out
         best = self._price_search(first, kl)
         if best is first:
