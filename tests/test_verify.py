@@ -181,6 +181,38 @@ def test_verify_fails_on_false_figures_in_the_summary(planned, tmp_path, key, va
     assert not v.ok and key in v.line
 
 
+SUMMARY_FIGURES = ["bound", "fulfilment_achieved", "labour_used", "labour_available",
+                   "labour_cost", "fulfilment", "products", "techniques", "resources"]
+
+
+def test_verify_fails_on_any_other_false_figure_in_the_summary(planned, tmp_path):
+    """Every figure summary.json derives from the files is recomputed (session-16 fuzzer:
+    bound, fulfilment_achieved, labour_used, labour_available and the resource count changed
+    in a certified plan's summary.json, and verify said OK); so are the bottlenecks' figures.
+    One plan per fixture, each figure it carries altered in turn."""
+    bundle, out = planned
+    s0 = json.loads((out / "summary.json").read_text())
+    changes = [(key, [key], s0[key] + 1 if isinstance(s0[key], int) else s0[key] * 1.01 + 0.5)
+               for key in SUMMARY_FIGURES if key in s0]
+    assert len(changes) >= 7
+    if s0.get("bottlenecks"):
+        b = s0["bottlenecks"][0]
+        changes += [(f"bottleneck {b['id']!r}", ["bottlenecks", 0, f], b[f] * 1.01 + 0.5)
+                    for f in ("valuation", "used", "available", "gain_per_percent")]
+        changes.append((f"names {b['kind']} 'nowhere'", ["bottlenecks", 0, "id"], "nowhere"))
+    for i, (said, path, value) in enumerate(changes):
+        bad = tmp_path / f"bad{i}"
+        shutil.copytree(out, bad)
+        s = json.loads((bad / "summary.json").read_text())
+        node = s
+        for step in path[:-1]:
+            node = node[step]
+        node[path[-1]] = value
+        (bad / "summary.json").write_text(json.dumps(s))
+        v = verify(bundle, bad)
+        assert not v.ok and said in v.line, (path, v.line)
+
+
 @pytest.mark.parametrize("tol", ["-1", "nan", "inf", "0", "2"])
 def test_verify_refuses_a_tolerance_that_proves_nothing(example_bundle, tmp_path, tol):
     r = runner.invoke(app, ["verify", str(example_bundle), str(tmp_path), "--tol", tol])
@@ -211,6 +243,20 @@ def test_verify_fails_on_a_false_derived_figure(planned, tmp_path):
         v = verify(bundle, bad)
         assert not v.ok, (file, column)
         assert v.line.startswith(f"FAIL: {file}'s {column} of ") and f"(line {i + 2})" in v.line
+
+
+def test_verify_fails_on_a_technique_said_to_make_another_product(planned, tmp_path):
+    """activities.csv's product column is the bundle's (session-16 fuzzer: renamed, verify
+    said OK)."""
+    bundle, out = planned
+    bad = tmp_path / "bad"
+    shutil.copytree(out, bad)
+    df = pd.read_csv(bad / "activities.csv", dtype=str, keep_default_na=False)
+    df.loc[2, "product"] = df.loc[2, "product"] + "X"
+    df.to_csv(bad / "activities.csv", index=False)
+    line = verify(bundle, bad).line
+    assert line.startswith("FAIL: ") and "activities.csv's product of technique" in line
+    assert "(line 4)" in line
 
 
 def test_verify_fails_on_a_product_the_bundle_lacks(planned, tmp_path):

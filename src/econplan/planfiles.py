@@ -36,11 +36,11 @@ def read_summary(plan_dir: str | Path) -> dict[str, Any]:
 
 
 def read_plan_csv(plan_dir: str | Path, name: str, key: str,
-                  numbers: list[str]) -> pd.DataFrame:
-    """Table ``name`` (e.g. ``activities.csv``) of a plan folder: its ``key`` column as
-    strings and the ``numbers`` columns as floats (an empty cell is NaN). Other columns are
-    dropped. Raises :class:`BundleError` for a missing file or column or a value that is not
-    a number (line 1 is the header)."""
+                  numbers: list[str], texts: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Table ``name`` (e.g. ``activities.csv``) of a plan folder: its ``key`` and ``texts``
+    columns as strings and the ``numbers`` columns as floats (an empty cell is NaN). Other
+    columns are dropped. Raises :class:`BundleError` for a missing file or column or a value
+    that is not a number (line 1 is the header)."""
     path = Path(plan_dir) / name
     if not path.is_file():
         raise BundleError(str(path), "required plan file is missing")
@@ -50,11 +50,11 @@ def read_plan_csv(plan_dir: str | Path, name: str, key: str,
         raise BundleError(str(path), f"not a readable CSV file ({' '.join(str(e).split())})",
                           line=1) from None
     df.columns = [str(c).strip() for c in df.columns]
-    for c in [key, *numbers]:
+    for c in [key, *texts, *numbers]:
         if c not in df.columns:
             raise BundleError(str(path), f"required column is missing (header has: "
                               f"{', '.join(df.columns)})", line=1, field=c)
-    out = pd.DataFrame({key: df[key].str.strip()})
+    out = pd.DataFrame({c: df[c].str.strip() for c in (key, *texts)})
     for c in numbers:
         text = df[c].str.strip()
         vals = pd.to_numeric(text.where(text != "", "nan"), errors="coerce").to_numpy(float)

@@ -96,6 +96,69 @@ def _figures(name: str, df, key: str, ids, tol: float,
     return None
 
 
+def _summary_figures(summary: dict, counts: dict[str, int],
+                     expected: dict[str, float], tol: float) -> str | None:
+    """The first figure of summary.json that is not the one recomputed, as a line: the table
+    sizes (``counts``, exact) and ``expected`` (key -> value, relative tolerance ``tol``). A
+    figure the summary does not carry is not checked (plans written before it existed)."""
+    for key, want in counts.items():
+        said = summary.get(key)
+        if said is not None and said != want:
+            return f"summary.json's {key} {said!r} is not the bundle's {want}"
+    for key, value in expected.items():
+        said = summary.get(key)
+        if said is None:
+            continue
+        try:
+            got = float(said)
+        except (TypeError, ValueError):
+            return f"summary.json's {key} {said!r} is not a number"
+        if not abs(got - value) <= tol * max(1.0, abs(value)):
+            return f"summary.json's {key} {said} is not the recomputed {value:.12g}"
+    return None
+
+
+def _bottleneck_figures(summary: dict, res, act, tol: float) -> str | None:
+    """Each of summary.json's ``bottlenecks`` must be a row of resources.csv (kind resource)
+    or activities.csv (kind capacity) with that row's valuation, use and amount available,
+    and ``gain_per_percent`` = valuation × available / 100."""
+    tables = {"resource": (res, "resource", "used", "available"),
+              "capacity": (act, "technique", "level", "capacity")}
+    for i, b in enumerate(summary.get("bottlenecks") or []):
+        kind = b.get("kind") if isinstance(b, dict) else None
+        if kind not in tables:
+            return f"summary.json's bottleneck {i + 1} has kind {kind!r}"
+        df, key, used, avail = tables[kind]
+        rows = np.nonzero((df[key] == str(b.get("id"))).to_numpy())[0]
+        if len(rows) != 1:
+            return (f"summary.json's bottleneck {i + 1} names {kind} {b.get('id')!r}, "
+                    "not in the plan")
+        row = df.iloc[int(rows[0])]
+        val, av = float(row["valuation"]), float(row[avail])
+        for field, want in (("valuation", val), ("used", float(row[used])), ("available", av),
+                            ("gain_per_percent", val * av / 100)):
+            try:
+                got = float(b.get(field))
+            except (TypeError, ValueError):
+                return f"summary.json's bottleneck {b.get('id')!r} has {field} {b.get(field)!r}"
+            if not abs(got - want) <= tol * max(1.0, abs(want)):
+                return (f"summary.json's bottleneck {b.get('id')!r} has {field} {got:.10g}, "
+                        f"not the plan's {want:.10g}")
+    return None
+
+
+def _products_made(act, t_ids, made_by) -> str | None:
+    """activities.csv's ``product`` must be the product the bundle's technique makes (rows
+    already matched to the bundle by :func:`_figures`)."""
+    want = made_by.to_numpy(str)[_codes(act["technique"], t_ids)]
+    bad = act["product"].to_numpy(str) != want
+    if bad.any():
+        i = int(np.argmax(bad))
+        return (f"activities.csv's product of technique {act['technique'].iloc[i]!r} (line "
+                f"{i + 2}) is {act['product'].iloc[i]!r}, but the technique makes {want[i]!r}")
+    return None
+
+
 def verify(bundle: str | Path, plan_dir: str | Path, tol: float = 1e-6) -> Verdict:
     """Re-check the plan in ``plan_dir`` against ``bundle``; see the module docstring."""
     import econplan
@@ -110,7 +173,7 @@ def verify(bundle: str | Path, plan_dir: str | Path, tol: float = 1e-6) -> Verdi
     if status != "optimal" and not limited:
         return Verdict(False, f"FAIL: plan status is {status!r}, not optimal")
     act = read_plan_csv(plan_dir, "activities.csv", "technique",
-                        ["level", "valuation", "capacity"])
+                        ["level", "valuation", "capacity"], texts=("product",))
     prod = read_plan_csv(plan_dir, "products.csv", "product",
                          ["valuation", "fulfilment_dual", *PRODUCT_FIGURES])
     res = read_plan_csv(plan_dir, "resources.csv", "resource", ["valuation", "used", "available"])
@@ -165,7 +228,8 @@ def verify(bundle: str | Path, plan_dir: str | Path, tol: float = 1e-6) -> Verdi
         or _figures("resources.csv", res, "resource", r_ids, tol, {
             "used": (r_use, r_size), "available": (avail, avail)})
         or _figures("activities.csv", act, "technique", t_ids, tol, {
-            "capacity": (cap_arr, cap_arr)}))
+            "capacity": (cap_arr, cap_arr)})
+        or _products_made(act, t_ids, tech["product"]))
 
     objective = summary.get("objective", "fulfilment")
     d = y_arr - ymin_arr
@@ -241,8 +305,11 @@ def verify(bundle: str | Path, plan_dir: str | Path, tol: float = 1e-6) -> Verdi
                       and abs(float(claimed_h) - H) <= tol * max(1.0, abs(H)))
     else:
         dual = max(dual, abs(float(p @ d) - 1.0) if (d > 0).any() else 0.0)
-        bound = float(u @ avail + (v[capped] * cap_arr[capped]).sum() - p @ ymin_arr)
-        gap = (bound - t) / max(1.0, abs(t)) if (d > 0).any() else 0.0  # t = 1 by convention
+        if (d > 0).any():
+            bound = float(u @ avail + (v[capped] * cap_arr[capped]).sum() - p @ ymin_arr)
+        else:  # no need above its floor: t = 1 by convention, nothing to bound (DESIGN.md)
+            bound = 1.0
+        gap = (bound - t) / max(1.0, abs(t))
         claimed = summary.get("fulfilment")
         claimed_ok = claimed is not None and abs(float(claimed) - t) <= tol * max(1.0, abs(t))
     figures = f"primal {primal:.1e}, dual {dual:.1e}, gap {gap:.1e}"
@@ -279,6 +346,23 @@ def verify(bundle: str | Path, plan_dir: str | Path, tol: float = 1e-6) -> Verdi
                         f"achieved {t:.12g}")
     if wrong:  # after the certificate's verdict: a changed level fails both
         problems.append(wrong)
+    # the summary's other figures (a fuzzer changed bound, fulfilment_achieved, labour_used,
+    # labour_available and the resource count in a certified plan's summary.json, and verify
+    # said OK)
+    expected = {"bound": bound, "labour_used": float(r_use[0]) if k else 0.0,
+                "labour_available": float(avail[0]) if k else 0.0}
+    if objective == "min-labour":
+        expected["labour_cost"] = cost
+        with np.errstate(invalid="ignore", divide="ignore"):
+            expected["fulfilment"] = (float(np.min(net_arr[y_arr > 0] / y_arr[y_arr > 0]))
+                                      if (y_arr > 0).any() else 1.0)
+    elif objective == "fulfilment":
+        expected["fulfilment_achieved"] = t
+    off = (_summary_figures(summary, {"products": n, "techniques": m, "resources": k},
+                            expected, tol)
+           or _bottleneck_figures(summary, res, act, tol))
+    if off:
+        problems.append(off)
     if problems:
         return Verdict(False, f"FAIL: {'; '.join(problems)} ({figures}; tolerance {tol:g})",
                        primal, dual, gap)
