@@ -110,3 +110,45 @@ def test_a_reader_that_goes_away_ends_explain_quietly(tmp_path, generated):
     err = proc.stderr.read()
     assert proc.wait(timeout=120) == 141
     assert first.startswith(b"Plan for") and err == b"", err
+
+
+def test_infeasible_min_labour_names_the_targets(tmp_path, example_bundle):
+    """min-labour's infeasibility is its targets' (session-16 fuzzer: explain said "lower the
+    floors" for a plan whose floors are reachable; the bundled example's targets need 3,599
+    more of wind_farm's capacity than there is)."""
+    plan = econplan.load(example_bundle).plan(objective="min-labour")
+    plan.write(tmp_path / "plan")
+    assert plan.summary["status"] == "infeasible"
+    text = explain(tmp_path / "plan")
+    assert "the targets (min-labour meets every target exactly) are out of reach" in text
+    assert "- the capacity of wind_farm lacks 3,599" in text
+    assert "lower the targets" in text and "floor" not in text
+
+
+def test_infeasible_with_nothing_to_raise_names_the_product(tmp_path, example_bundle):
+    """A floor on gold, made only from ore, which nothing makes: no amount of any resource
+    helps (``blocking`` is empty), so the message and explain name gold; --product with an
+    id the economy lacks is an error, as for a feasible plan (session-16 fuzzer: explain
+    advised raising an empty list and ignored --product)."""
+    bundle = tmp_path / "bundle"
+    shutil.copytree(example_bundle, bundle)
+    with open(bundle / "products.csv", "a") as f:
+        f.write("ore,Ore,tonnes\ngold,Gold,kg\n")
+    with open(bundle / "techniques.csv", "a") as f:
+        f.write("mine,gold,1,\n")
+    with open(bundle / "inputs.csv", "a") as f:
+        f.write("mine,ore,0.5\n")
+    with open(bundle / "needs.csv", "a") as f:
+        f.write("gold,10,1,2\n")
+    plan = econplan.load(bundle).plan()
+    plan.write(tmp_path / "plan")
+    s = json.loads((tmp_path / "plan" / "summary.json").read_text())
+    assert s["status"] == "infeasible" and s["blocking"] == []
+    assert s["message"].endswith("nothing can make these products that the floors need: gold")
+    text = explain(tmp_path / "plan")
+    assert "No resource or capacity would help" in text and ": gold." in text
+    assert "Raise those" not in text
+    with pytest.raises(BundleError, match="no product 'nope'"):
+        explain(tmp_path / "plan", product="nope")
+    assert "gold: target 10, floor 2; nothing can make it" in explain(tmp_path / "plan",
+                                                                      product="gold")

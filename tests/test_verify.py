@@ -269,3 +269,27 @@ def test_verify_fails_on_a_product_the_bundle_lacks(planned, tmp_path):
     line = verify(bundle, bad).line
     assert line.startswith("FAIL: ")
     assert "products.csv names product 'no-such-product', which the bundle lacks (line 3)" in line
+
+
+def test_verify_passes_a_plan_with_no_needs(tmp_path, example_bundle):
+    """All targets 0 (labour named in economy.toml, not listed first): t = 1 by convention
+    and the summary's bound 1 (DESIGN.md); verify's own recomputation must agree (a
+    mid-session state of verify said "bound 1.0 is not the recomputed 0")."""
+    bundle = tmp_path / "bundle"
+    shutil.copytree(example_bundle, bundle)
+    needs = pd.read_csv(bundle / "needs.csv")
+    needs["target"] = 0.0
+    needs["floor"] = 0.0
+    needs.to_csv(bundle / "needs.csv", index=False)
+    res = pd.read_csv(bundle / "resources.csv")
+    res = pd.concat([res.iloc[1:], res.iloc[:1]])  # labour last, named instead
+    res.to_csv(bundle / "resources.csv", index=False)
+    toml = (bundle / "economy.toml").read_text()
+    (bundle / "economy.toml").write_text('labour = "labour"\n' + toml)
+    out = tmp_path / "plan"
+    r = runner.invoke(app, ["plan", str(bundle), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    s = json.loads((out / "summary.json").read_text())
+    assert s["fulfilment"] == 1.0 and s["bound"] == 1.0
+    v = verify(bundle, out)
+    assert v.ok, v.line

@@ -133,14 +133,7 @@ def explain(plan_dir: Path | str, product: str | None = None,
                                       else "") + ".")
 
     if status == "infeasible":
-        out.append("No plan is possible: the floors (the needs that must be met in any plan) "
-                   "are out of reach.")
-        for b in summary.get("blocking") or []:
-            what = (f"resource {b['id']}" if b.get("kind") == "resource"
-                    else f"the capacity of {b['id']}")
-            out.append(f"- {what} lacks {_num(b.get('lacking'))} "
-                       f"(available {_num(b.get('available'))}).")
-        out.append("Raise those, or lower the floors, and plan again.")
+        out.extend(_explain_infeasible(summary, objective, product, economy, why_no_bundle))
         return "\n".join(out) + "\n"
     limited = status in LIMITED_STATUSES and summary.get("bound") is not None
     if status != "optimal" and not limited:
@@ -254,6 +247,49 @@ def explain(plan_dir: Path | str, product: str | None = None,
                                    for r in top.itertuples()) + ".")
             out.append("Ask about one with --product ID.")
     return "\n".join(out) + "\n"
+
+
+def _explain_infeasible(summary: dict, objective: str, product: str | None, economy: Any,
+                        why_no_bundle: str) -> list[str]:
+    """Why no plan exists: the needs that must be met (floors; min-labour's targets) and what
+    keeps them out of reach (``blocking``, else the plan's message), then ``product``'s own
+    need when asked (an id the bundle lacks is an error, as for a plan)."""
+    what = ("targets (min-labour meets every target exactly)" if objective == "min-labour"
+            else "floors (the needs that must be met in any plan)")
+    short = "targets" if objective == "min-labour" else "floors"
+    out = [f"No plan is possible: the {what} are out of reach."]
+    blocking = summary.get("blocking") or []
+    for b in blocking:
+        which = (f"resource {b['id']}" if b.get("kind") == "resource"
+                 else f"the capacity of {b['id']}")
+        out.append(f"- {which} lacks {_num(b.get('lacking'))} "
+                   f"(available {_num(b.get('available'))}).")
+    if blocking:
+        out.append(f"Raise those, or lower the {short}, and plan again.")
+    else:
+        why = summary.get("message") or "see the plan"
+        out.append(f"No resource or capacity would help: {why}.")
+        out.append(f"Lower those {short}, or add a technique that makes the product, and "
+                   "plan again.")
+    if product is None:
+        return out
+    if economy is None:
+        out.append(f"(To explain product {product!r} the bundle is needed: {why_no_bundle}.)")
+        return out
+    ids = [str(i) for i in economy.product_ids]
+    if product not in ids:
+        raise BundleError("products.csv", f"the plan's economy has no product {product!r}",
+                          field="product")
+    i = ids.index(product)
+    from .plan.unmade import unmakeable
+
+    cannot = bool(unmakeable(economy.problem(objective))[i])
+    out.append("")
+    out.append(f"{product}: target {_num(float(economy.target[i]))}, floor "
+               f"{_num(float(economy.floor[i]))}; "
+               + ("nothing can make it (no technique, or only techniques that need products "
+                  "nothing makes)." if cannot else "the economy can make it."))
+    return out
 
 
 def _explain_product(product: str, products: pd.DataFrame, activities: pd.DataFrame,

@@ -247,11 +247,29 @@ class Plan:
             s["labour_used"] = float(self.resources["used"].iloc[0])
             s["labour_available"] = float(self.resources["available"].iloc[0])
             s["bottlenecks"] = self._bottlenecks()
+        message = r.message
         if self.status == Status.INFEASIBLE.value:
             s["blocking"] = [self._blocking_entry(b) for b in (r.blocking or [])]
-        if r.message:
-            s["message"] = r.message
+            if not s["blocking"]:  # no amount of anything helps: name what cannot be made
+                message = "; ".join(x for x in (message, self._unmakeable_needs()) if x)
+        if message:
+            s["message"] = message
         return s
+
+    def _unmakeable_needs(self) -> str:
+        """The needed products nothing can make (floors; targets for min-labour), as a
+        phrase for the message of a plan no resource or capacity could rescue."""
+        from .unmade import unmakeable
+
+        e = self.economy
+        need = e.target if self.objective == "min-labour" else e.floor
+        ids = [str(i) for i in e.product_ids[unmakeable(e.problem(self.objective))
+                                             & (np.asarray(need) > 0)]]
+        if not ids:
+            return ""
+        what = "targets" if self.objective == "min-labour" else "floors"
+        return (f"nothing can make these products that the {what} need: "
+                + ", ".join(ids[:10]) + (f" and {len(ids) - 10} more" if len(ids) > 10 else ""))
 
     def _blocking_entry(self, b: dict) -> dict[str, Any]:
         e = self.economy

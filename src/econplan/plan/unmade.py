@@ -145,6 +145,12 @@ def _levels(pb: PlanProblem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return removed, level, blocker
 
 
+def unmakeable(pb: PlanProblem) -> np.ndarray:
+    """Products (bool, n) nothing can make: no technique, or only techniques that need such
+    products (the same set ``values.csv`` leaves empty)."""
+    return _levels(pb)[0]
+
+
 def reduce_unmade(pb: PlanProblem) -> Reduction | None:
     """The reduction of ``pb`` without its unmade products (module docstring), or None when
     every product can be made. When an unmade product is needed (directly or through unmade
