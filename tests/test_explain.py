@@ -152,3 +152,27 @@ def test_infeasible_with_nothing_to_raise_names_the_product(tmp_path, example_bu
         explain(tmp_path / "plan", product="nope")
     assert "gold: target 10, floor 2; nothing can make it" in explain(tmp_path / "plan",
                                                                       product="gold")
+
+
+def test_a_need_nothing_can_make_holds_t_at_zero_and_is_named(tmp_path, example_bundle):
+    """A target (no floor) on gold, made only from ore, which nothing makes: t* = 0 is a
+    plan (exit 0, every other need at its floor); its message names gold and explain says
+    0 % (it said "nan %": a t of 0 read as missing), with the reason (session-16 fuzzer)."""
+    bundle = tmp_path / "bundle"
+    shutil.copytree(example_bundle, bundle)
+    with open(bundle / "products.csv", "a") as f:
+        f.write("ore,Ore,tonnes\ngold,Gold,kg\n")
+    with open(bundle / "techniques.csv", "a") as f:
+        f.write("mine,gold,1,\n")
+    with open(bundle / "inputs.csv", "a") as f:
+        f.write("mine,ore,0.5\n")
+    with open(bundle / "needs.csv", "a") as f:
+        f.write("gold,10,1,0\n")
+    plan = econplan.load(bundle).plan()
+    plan.write(tmp_path / "plan")
+    s = plan.summary
+    assert s["status"] == "optimal" and s["fulfilment"] == 0.0
+    assert s["message"] == "nothing can make these products that the targets need: gold"
+    text = explain(tmp_path / "plan")
+    assert "0.0 % of each need beyond its floor (t* = 0)" in text and "nan" not in text
+    assert "Why nothing more: nothing can make these products that the targets need: gold" in text

@@ -149,7 +149,7 @@ def explain(plan_dir: Path | str, product: str | None = None,
     products = _read_csv(plan_dir / "products.csv")
     resources = _read_csv(plan_dir / "resources.csv")
     activities = _read_csv(plan_dir / "activities.csv")
-    t = float(summary.get("fulfilment") or float("nan"))
+    t = float(summary["fulfilment"]) if summary.get("fulfilment") is not None else math.nan
     bns = summary.get("bottlenecks") or []
 
     # --- why fulfilment is what it is
@@ -175,6 +175,8 @@ def explain(plan_dir: Path | str, product: str | None = None,
         out.append(f"Needs can be met only in part: {floors}{_pct(t)} of each need"
                    + (" beyond its floor" if has_floor else "")
                    + f" (t* = {t:.6g}). That is as far as the resources and capacities go.")
+        if t == 0 and summary.get("message"):  # e.g. a need nothing can make
+            out.append(f"Why nothing more: {summary['message']}.")
 
     # --- what blocks it
     # valuations are in t (shown in percentage points), in H for harmony, in labour else

@@ -252,22 +252,28 @@ class Plan:
             s["blocking"] = [self._blocking_entry(b) for b in (r.blocking or [])]
             if not s["blocking"]:  # no amount of anything helps: name what cannot be made
                 message = "; ".join(x for x in (message, self._unmakeable_needs()) if x)
+        elif self.objective == "fulfilment" and s["fulfilment"] == 0.0:
+            # t* = 0 when a need above its floor is on a product nothing can make: say which
+            message = "; ".join(x for x in (message, self._unmakeable_needs(above_floor=True))
+                                if x)
         if message:
             s["message"] = message
         return s
 
-    def _unmakeable_needs(self) -> str:
-        """The needed products nothing can make (floors; targets for min-labour), as a
-        phrase for the message of a plan no resource or capacity could rescue."""
+    def _unmakeable_needs(self, above_floor: bool = False) -> str:
+        """The needed products nothing can make (floors; targets for min-labour; with
+        ``above_floor`` the targets above their floors, which hold t* at 0), as a phrase for
+        the plan's message."""
         from .unmade import unmakeable
 
         e = self.economy
-        need = e.target if self.objective == "min-labour" else e.floor
+        need = (np.asarray(e.target) - np.asarray(e.floor) if above_floor
+                else e.target if self.objective == "min-labour" else e.floor)
         ids = [str(i) for i in e.product_ids[unmakeable(e.problem(self.objective))
                                              & (np.asarray(need) > 0)]]
         if not ids:
             return ""
-        what = "targets" if self.objective == "min-labour" else "floors"
+        what = "targets" if self.objective == "min-labour" or above_floor else "floors"
         return (f"nothing can make these products that the {what} need: "
                 + ", ".join(ids[:10]) + (f" and {len(ids) - 10} more" if len(ids) > 10 else ""))
 

@@ -62,7 +62,8 @@ def _warm_start(economy: Any, previous: dict[str, Any] | None) -> Any:
             pd.DataFrame(previous["products"], columns=["product", "valuation",
                                                         "fulfilment_dual"]),
             pd.DataFrame(previous["resources"], columns=["resource", "valuation"]),
-            previous["objective"], float(previous.get("fulfilment") or float("nan")))
+            previous["objective"],
+            float("nan") if previous.get("fulfilment") is None else float(previous["fulfilment"]))
     except (KeyError, TypeError, ValueError) as exc:
         log.warning("previous plan not usable as a warm start: %s", exc)
         return None
