@@ -923,3 +923,20 @@ def test_odd_but_valid_headers_and_ids(tmp_path):
     ref = econplan.load(EXAMPLE).values()
     assert list(v.columns)[:2] == ["product", "labour-hours"]
     assert np.allclose(v["labour-hours"], ref["labour"], rtol=1e-12)
+
+
+@pytest.mark.parametrize("line,period", [("period = 2027-01-01", "2027-01-01"),
+                                         ("period = 2027", "2027"),
+                                         ("period = 2027-01-01T06:00:00", "2027-01-01T06:00:00")])
+def test_economy_toml_takes_a_bare_number_or_date_as_text(tmp_path, line, period):
+    """name and period are free text: a bare TOML number was taken as its text but a TOML
+    date refused ("must be a string"; session-16 fuzzer); both are text now. A boolean is
+    still refused."""
+    bundle = tmp_path / "b"
+    shutil.copytree(EXAMPLE, bundle)
+    (bundle / "economy.toml").write_text(f'name = "Small"\n{line}\n')
+    assert econplan.load(bundle).period == period
+    (bundle / "economy.toml").write_text('name = true\nperiod = "2027"\n')
+    with pytest.raises(BundleError, match="must be a string") as info:
+        econplan.load(bundle)
+    assert info.value.field == "name"

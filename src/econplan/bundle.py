@@ -10,6 +10,7 @@ renamed into place, so a reader never sees half a bundle.
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 import os
 import re
@@ -57,9 +58,13 @@ def read_meta(folder: Path) -> dict:
     for key in ("name", "period"):
         if key not in meta:
             raise BundleError(str(path), "required key is missing", field=key)
-        if not isinstance(meta[key], str | int | float):
+        # free text: a bare number or a TOML date (period = 2027-01-01) is taken as its text
+        value = meta[key]
+        if isinstance(value, bool) or not isinstance(
+                value, str | int | float | datetime.date | datetime.time):
             raise BundleError(str(path), "must be a string", field=key)
-        meta[key] = str(meta[key])
+        meta[key] = value.isoformat() if isinstance(value, datetime.date | datetime.time) \
+            else str(value)
     for key in ("description", "labour"):
         if key in meta and not isinstance(meta[key], str):
             raise BundleError(str(path), "must be a string", field=key)
