@@ -125,22 +125,25 @@ def test_infeasible_min_labour_names_the_targets(tmp_path, example_bundle):
     assert "lower the targets" in text and "floor" not in text
 
 
+def _gold_bundle(tmp_path, example_bundle, floor: float):
+    """The bundled example plus gold (need 10, ``floor``), made only from ore, which nothing
+    makes."""
+    bundle = tmp_path / "bundle"
+    shutil.copytree(example_bundle, bundle)
+    for name, rows in (("products", "ore,Ore,tonnes\ngold,Gold,kg\n"),
+                       ("techniques", "mine,gold,1,\n"), ("inputs", "mine,ore,0.5\n"),
+                       ("needs", f"gold,10,1,{floor:g}\n")):
+        with open(bundle / f"{name}.csv", "a") as f:
+            f.write(rows)
+    return bundle
+
+
 def test_infeasible_with_nothing_to_raise_names_the_product(tmp_path, example_bundle):
     """A floor on gold, made only from ore, which nothing makes: no amount of any resource
     helps (``blocking`` is empty), so the message and explain name gold; --product with an
     id the economy lacks is an error, as for a feasible plan (session-16 fuzzer: explain
     advised raising an empty list and ignored --product)."""
-    bundle = tmp_path / "bundle"
-    shutil.copytree(example_bundle, bundle)
-    with open(bundle / "products.csv", "a") as f:
-        f.write("ore,Ore,tonnes\ngold,Gold,kg\n")
-    with open(bundle / "techniques.csv", "a") as f:
-        f.write("mine,gold,1,\n")
-    with open(bundle / "inputs.csv", "a") as f:
-        f.write("mine,ore,0.5\n")
-    with open(bundle / "needs.csv", "a") as f:
-        f.write("gold,10,1,2\n")
-    plan = econplan.load(bundle).plan()
+    plan = econplan.load(_gold_bundle(tmp_path, example_bundle, floor=2)).plan()
     plan.write(tmp_path / "plan")
     s = json.loads((tmp_path / "plan" / "summary.json").read_text())
     assert s["status"] == "infeasible" and s["blocking"] == []
@@ -158,17 +161,7 @@ def test_a_need_nothing_can_make_holds_t_at_zero_and_is_named(tmp_path, example_
     """A target (no floor) on gold, made only from ore, which nothing makes: t* = 0 is a
     plan (exit 0, every other need at its floor); its message names gold and explain says
     0 % (it said "nan %": a t of 0 read as missing), with the reason (session-16 fuzzer)."""
-    bundle = tmp_path / "bundle"
-    shutil.copytree(example_bundle, bundle)
-    with open(bundle / "products.csv", "a") as f:
-        f.write("ore,Ore,tonnes\ngold,Gold,kg\n")
-    with open(bundle / "techniques.csv", "a") as f:
-        f.write("mine,gold,1,\n")
-    with open(bundle / "inputs.csv", "a") as f:
-        f.write("mine,ore,0.5\n")
-    with open(bundle / "needs.csv", "a") as f:
-        f.write("gold,10,1,0\n")
-    plan = econplan.load(bundle).plan()
+    plan = econplan.load(_gold_bundle(tmp_path, example_bundle, floor=0)).plan()
     plan.write(tmp_path / "plan")
     s = plan.summary
     assert s["status"] == "optimal" and s["fulfilment"] == 0.0
