@@ -354,15 +354,16 @@ CASES: list[Case] = [
               delete_lines("inputs.csv", "care_home,"),
               delete_lines("resource_use.csv", "care_home,")),
          "needs.csv", 6, "product", ("care", "no technique")),
-    # not productive
+    # not productive (the line: the group's largest input per unit of output, the row most
+    # likely at fault; session 16, before: no line)
     Case("not-productive-self-loop", append_line("inputs.csv", "steel_mill,steel,1.2"),
-         "inputs.csv", None, "amount", ("not productive", "steel")),
+         "inputs.csv", 20, "amount", ("not productive", "steel")),
     Case("not-productive-two-product-loop",
          both(replace_line("inputs.csv", 5, "bakery,grain,0.5"),
               append_line("inputs.csv", "farm,grain,0.6"),
               append_line("inputs.csv", "farm,bread,0.5"),
               append_line("inputs.csv", "bakery,bread,0.6")),
-         "inputs.csv", None, "amount", ("not productive", "grain", "bread")),
+         "inputs.csv", 20, "amount", ("not productive", "grain", "bread")),
     # wrong number of fields
     Case("too-many-fields", replace_line("inputs.csv", 6, "bakery,electricity,0.3,7"),
          "inputs.csv", 6, None, ("expected 3 fields", "found 4")),

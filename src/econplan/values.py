@@ -17,6 +17,7 @@ Units: a value is in the resource's unit per unit of the product (hours per tonn
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -273,6 +274,7 @@ def check_productive(economy: Economy) -> None:
     Ahat = (sp.diags(o) - Mc).tocsc() @ sp.diags(1 / o)
     ncomp, labels = csgraph.connected_components(Ahat != 0, directed=True, connection="strong")
     bad: list[str] = []
+    bad_tech: dict[str, float] = {}
     for c in range(ncomp):
         members = np.flatnonzero(labels == c)
         sub = Mc[members, :][:, members]
@@ -280,13 +282,47 @@ def check_productive(economy: Economy) -> None:
             continue
         if not _block_ok(sub.tocsc(), o[members]):
             bad.extend(str(economy.product_ids[rows[i]]) for i in members)
+            bad_tech.update((str(economy.technique_ids[choice.columns[i]]),
+                             float(economy.output[choice.columns[i]])) for i in members)
     shown = ", ".join(bad[:8]) + (f" and {len(bad) - 8} more" if len(bad) > 8 else "")
+    file = economy.files.get("inputs", "inputs.csv")
     raise BundleError(
-        economy.files.get("inputs", "inputs.csv"),
+        file,
         "economy is not productive: products "
         f"{shown or '(several)'} use up at least as much of themselves as they make "
         "(lower their input amounts or raise their outputs)", field="amount",
+        line=_largest_input_line(file, bad, bad_tech),
     )
+
+
+def _largest_input_line(file: str, products: list[str], techniques: dict[str, float]
+                        ) -> int | None:
+    """The line of ``file`` (the bundle's inputs table) with the largest input per unit of
+    output by which one of ``techniques`` (id -> output) uses one of ``products``: within
+    an unproductive group, the row most likely at fault (the first such line on a tie).
+    The table is read again (the economy keeps no file lines for its inputs: 40M rows at
+    1e6 × 2), only on this error path; None when it cannot be read."""
+    from .bundle import _ln, read_table
+    from .schema import TABLES
+
+    path = Path(file)
+    if not path.is_file():
+        return None
+    try:
+        df = read_table(path.parent, TABLES["inputs"])
+    except (BundleError, OSError, ValueError):
+        return None
+    tech = df["technique"].astype(str).str.strip()
+    hit = (df["product"].astype(str).str.strip().isin(products)
+           & tech.isin(list(techniques))).to_numpy()
+    if not hit.any():
+        return None
+    rows = np.flatnonzero(hit)
+    per_unit = (df["amount"].to_numpy(float)[rows]
+                / np.array([techniques[t] for t in tech.to_numpy(str)[rows]]))
+    lines = df.attrs.get("lines")
+    offset = lines.value if hasattr(lines, "value") else 2
+    return _ln(offset, int(rows[int(np.argmax(per_unit))]))
 
 
 def choose_techniques_safe(economy: Economy) -> tuple[Choice, np.ndarray]:
