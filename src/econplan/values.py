@@ -302,7 +302,8 @@ def _largest_input_line(file: str, products: list[str], techniques: dict[str, fl
     an unproductive group, the row most likely at fault (the first such line on a tie).
     The table is read again (the economy keeps no file lines for its inputs: 40M rows at
     1e6 × 2), only on this error path; None when it cannot be read."""
-    from .bundle import _ln, read_table
+    from .bundle import read_table
+    from .model import _line
     from .schema import TABLES
 
     path = Path(file)
@@ -320,9 +321,7 @@ def _largest_input_line(file: str, products: list[str], techniques: dict[str, fl
     rows = np.flatnonzero(hit)
     per_unit = (df["amount"].to_numpy(float)[rows]
                 / np.array([techniques[t] for t in tech.to_numpy(str)[rows]]))
-    lines = df.attrs.get("lines")
-    offset = lines.value if hasattr(lines, "value") else 2
-    return _ln(offset, int(rows[int(np.argmax(per_unit))]))
+    return _line(df, int(rows[int(np.argmax(per_unit))]))
 
 
 def choose_techniques_safe(economy: Economy) -> tuple[Choice, np.ndarray]:
