@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from .model import _codes  # id -> row lookups (Arrow); not the planner's matrices
 from .planfiles import by_row, read_plan_csv, read_summary
@@ -124,16 +125,19 @@ def _bottleneck_figures(summary: dict, res, act, tol: float) -> str | None:
     and ``gain_per_percent`` = valuation × available / 100."""
     tables = {"resource": (res, "resource", "used", "available"),
               "capacity": (act, "technique", "level", "capacity")}
+    index: dict[str, pd.Index] = {}  # id -> row, built once per table that is named
     for i, b in enumerate(summary.get("bottlenecks") or []):
         kind = b.get("kind") if isinstance(b, dict) else None
         if kind not in tables:
             return f"summary.json's bottleneck {i + 1} has kind {kind!r}"
         df, key, used, avail = tables[kind]
-        rows = np.nonzero((df[key] == str(b.get("id"))).to_numpy())[0]
-        if len(rows) != 1:
+        if kind not in index:
+            index[kind] = pd.Index(df[key])
+        at = int(index[kind].get_indexer([str(b.get("id"))])[0])
+        if at < 0:
             return (f"summary.json's bottleneck {i + 1} names {kind} {b.get('id')!r}, "
                     "not in the plan")
-        row = df.iloc[int(rows[0])]
+        row = df.iloc[at]
         val, av = float(row["valuation"]), float(row[avail])
         for field, want in (("valuation", val), ("used", float(row[used])), ("available", av),
                             ("gain_per_percent", val * av / 100)):
