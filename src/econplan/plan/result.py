@@ -247,15 +247,15 @@ class Plan:
             s["labour_used"] = float(self.resources["used"].iloc[0])
             s["labour_available"] = float(self.resources["available"].iloc[0])
             s["bottlenecks"] = self._bottlenecks()
-        message = r.message
+        unmade = ""
         if self.status == Status.INFEASIBLE.value:
             s["blocking"] = [self._blocking_entry(b) for b in (r.blocking or [])]
             if not s["blocking"]:  # no amount of anything helps: name what cannot be made
-                message = "; ".join(x for x in (message, self._unmakeable_needs()) if x)
+                unmade = self._unmakeable_needs()
         elif self.objective == "fulfilment" and s["fulfilment"] == 0.0:
             # t* = 0 when a need above its floor is on a product nothing can make: say which
-            message = "; ".join(x for x in (message, self._unmakeable_needs(above_floor=True))
-                                if x)
+            unmade = self._unmakeable_needs(above_floor=True)
+        message = "; ".join(x for x in (r.message, unmade) if x)
         if message:
             s["message"] = message
         return s
