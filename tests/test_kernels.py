@@ -112,3 +112,24 @@ def test_residual_is_honest():
     true = np.linalg.norm(rhs + Q.T @ x - x) / np.linalg.norm(rhs)
     assert true <= 1e-10 and abs(true - res) <= 1e-12
     assert sweeps < 30  # Anderson beats the ~45 plain Neumann sweeps at ρ ≈ 0.5
+
+
+def test_screened_policy_iteration_ends_on_the_exact_policy():
+    """cheapest_policy screens with loose solves first: its answer must still be the exact
+    fixed point λ_i = min_j (c_j + λ·A_j)/o_j (checked against a dense solve and every
+    technique), with ties to the lowest index."""
+    from econplan.kernels import _group_index, cheapest_policy
+
+    g = generate_arrays(2500, 3, seed=5)
+    cost = np.asarray(g.R[[2]].toarray()).ravel() + 0.3 * np.asarray(g.R[[0]].toarray()).ravel()
+    order, starts = _group_index(np.asarray(g.tech_product, dtype=np.int64), g.n)
+    choice, lam, _, its = cheapest_policy(sp.csc_array(g.A), g.output, cost, order, starts)
+    assert its >= 2
+    B = np.zeros((g.n, g.m))
+    B[g.tech_product, np.arange(g.m)] = g.output
+    Mc = (B - g.A.toarray())[:, choice]
+    exact = np.linalg.solve(Mc.T, cost[choice])
+    assert np.max(np.abs(lam - exact)) <= 1e-10 * np.max(np.abs(exact))
+    unit = (cost + g.A.T @ exact) / g.output
+    best = unit.reshape(g.n, 3).min(axis=1)
+    assert np.all(unit[choice] <= best + 1e-11 * np.abs(best))

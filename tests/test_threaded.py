@@ -82,7 +82,7 @@ def test_threaded_stops_at_maxiter_with_the_residual(forced):
 def test_chunks_cover_every_row_once():
     g, QT, _ = _system(2000, 4)
     for k in (1, 2, 7, 64, 5000):
-        chunks = threaded._chunks(QT.indptr, k)
+        chunks = threaded._chunks(QT.indptr[:-1], QT.indptr[1:], k)
         rows = np.concatenate([np.arange(a, b) for a, b in chunks])
         np.testing.assert_array_equal(rows, np.arange(2000))
 

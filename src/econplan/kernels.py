@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from econplan import threaded
+from econplan import chosen, threaded
 from econplan.blas import single_threaded
 from econplan.errors import EconplanError
 
@@ -55,6 +55,7 @@ __all__ = [
     "grouped_argmin",
     "solve_values",
     "gross_activities",
+    "gross_operator",
     "available_engines",
 ]
 
@@ -138,8 +139,12 @@ class CsrOperator:
         engine: str | None = None,
         device: str = "cpu",
         row_scale: np.ndarray | None = None,
+        ranges: tuple[np.ndarray, np.ndarray] | None = None,
     ):
         self.engine = engine or _default_engine()
+        # ranges: row i's nonzeros are starts[i]:ends[i] (the rest of indptr[i]:indptr[i+1]
+        # explicit zeros the threaded sweep may skip: econplan.chosen.ChosenColumns)
+        self.ranges = ranges
         if row_scale is not None and self.engine != "scipy":
             M = sp.diags_array(row_scale) @ sp.csr_array(M)  # fold the scale in once
             row_scale = None
@@ -207,6 +212,15 @@ class CsrOperator:
         y = self.M @ x
         return y * self.row_scale if self.row_scale is not None else y
 
+    def gather_arrays(self) -> tuple | None:
+        """``(starts, ends, indices, data, row_scale)`` of M's rows for the threaded Anderson
+        sweep (CPU engines), None on the others."""
+        if self.engine not in ("scipy", "numba"):
+            return None
+        M = self.M
+        starts, ends = self.ranges or (M.indptr[:-1], M.indptr[1:])
+        return starts, ends, M.indices, M.data, self.row_scale
+
     def axpy(self, rhs: Any, x: Any) -> Any:
         """Return ``rhs + M x`` (x: vector (n,) or block (n, k))."""
         if self.engine == "numba":
@@ -253,11 +267,11 @@ def fixed_point_solve(
     iteration does not converge within ``maxiter`` sweeps or diverges (an unproductive economy
     makes the residual grow).
     """
-    if op.engine in ("scipy", "numba") and np.ndim(rhs) == 1 and threaded.available(op.shape[0]):
-        M = op.M
-        return threaded.anderson_solve(
-            M.indptr, M.indices, M.data, op.row_scale, np.asarray(rhs), x0, tol, maxiter,
-            memory, callback)
+    gather = getattr(op, "gather_arrays", None)  # other operators (Dask's) have none
+    arrays = gather() if gather is not None and np.ndim(rhs) == 1 else None
+    if arrays is not None and threaded.available(op.shape[0]):
+        return threaded.anderson_solve(*arrays, np.asarray(rhs), x0, tol, maxiter, memory,
+                                       callback)
     if op.engine != "torch":
         return _anderson_numpy(op, rhs, x0, tol, maxiter, memory, callback)
     scale = _norm(rhs)
@@ -410,15 +424,18 @@ def _anderson_numpy(
 
 
 def chosen_input_matrix(
-    A: sp.sparray | sp.spmatrix, output: np.ndarray, choice: np.ndarray
-) -> sp.csc_array:
+    A: sp.sparray | sp.spmatrix, output: np.ndarray, choice: np.ndarray, rows: bool = False
+) -> sp.csc_array | sp.csr_array:
     """``Q`` (n × n CSC): column i = inputs per unit of product i under technique ``choice[i]``.
 
     ``A`` is n × m (units of product per unit of activity), ``output`` (m,) units per unit of
     activity, ``choice`` (n,) technique index per product. The columns are gathered with one
-    vectorised index computation (no SciPy fancy indexing), int32 indices where they fit.
+    vectorised index computation (no SciPy fancy indexing), or for large A in one compiled
+    pass (:mod:`econplan.chosen`), int32 indices where they fit. ``rows=True`` returns Q in
+    CSR form.
     """
-    A = sp.csc_array(A)
+    if not isinstance(A, sp.csc_array):  # re-wrapping would forget the sorted-indices check
+        A = sp.csc_array(A)
     if not A.has_sorted_indices:
         A = A.copy()
         A.sort_indices()
@@ -434,12 +451,16 @@ def chosen_input_matrix(
     if len(choice) == A.shape[1] and np.array_equal(choice, np.arange(len(choice))):
         data = A.data * np.repeat(inv_o, counts)  # identity choice: scale columns in place order
         indices = A.indices.astype(itype, copy=False)
+    elif chosen.usable(A.nnz):  # one compiled pass, no index arrays of Q's size
+        indices, data = chosen.gather_columns(A.indptr, A.indices, A.data, choice, inv_o,
+                                              new_ptr, itype)
     else:
         col = np.repeat(np.arange(len(choice)), counts)
         idx = np.arange(total, dtype=np.int64) + (indptr[choice] - new_ptr[:-1])[col]
         data = A.data[idx] * inv_o[col]
         indices = A.indices[idx].astype(itype, copy=False)
-    return sp.csc_array((data, indices, new_ptr.astype(itype)), shape=(n, len(choice)))
+    Q = sp.csc_array((data, indices, new_ptr.astype(itype)), shape=(n, len(choice)))
+    return sp.csr_array(Q) if rows else Q
 
 
 def grouped_argmin(
@@ -450,6 +471,8 @@ def grouped_argmin(
     ``order`` sorts techniques by (group, index); ``starts`` are the group starts in ``order``.
     Returns the technique index per group (ties to the lowest index: DESIGN.md's rule).
     """
+    if chosen.usable(len(cost), minimum=chosen.MIN_TECHNIQUES):
+        return chosen.group_argmin(cost, order, starts, rtol)
     c = cost[order]
     mins = np.minimum.reduceat(c, starts)
     counts = np.diff(np.append(starts, len(c)))
@@ -488,6 +511,10 @@ def _group_index(tech_product: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarr
     return order, starts
 
 
+#: Relative residual of the early, screening rounds of :func:`cheapest_policy`.
+POLICY_SCREEN_TOL = 1e-7
+
+
 def cheapest_policy(
     A: sp.csc_array,
     output: np.ndarray,
@@ -500,6 +527,7 @@ def cheapest_policy(
     engine: str | None = None,
     max_policy_iterations: int = 100,
     AT: sp.csr_array | None = None,
+    columns: chosen.ChosenColumns | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int, int]:
     """Cheapest technique per product for technique costs ``cost`` (m,), by policy iteration.
 
@@ -508,26 +536,45 @@ def cheapest_policy(
     cheapest technique is cheaper by more than 1e-12 relative (so it cannot cycle), repeat;
     exact ties end on the lowest technique index. ``order``/``starts`` group techniques by
     product (see :func:`grouped_argmin`). Returns ``(choice, λ, sweeps, policy_iterations)``.
+
+    The early rounds only need λ well enough to see the large improvements: they solve to
+    :data:`POLICY_SCREEN_TOL` and switch on gains above 1e-6 relative (10x that error); once
+    none is left the rounds above run to ``tol`` from there, so the answer is the same policy
+    iteration's, with fewer sweeps spent on policies that are about to change.
+
+    ``columns``: a :class:`econplan.chosen.ChosenColumns` of A to keep Q in across calls
+    (only the changed products' columns are rewritten); made here for large A when not given.
     """
     AT = A.T.tocsr() if AT is None else AT  # m × n: row j = inputs of technique j
     if choice is None:
         choice = grouped_argmin(cost / output, order, starts)
     sweeps = 0
     its = 0
+    screen = tol < POLICY_SCREEN_TOL
+    if columns is None and chosen.usable(A.nnz, engine):
+        tp = np.empty(len(order), dtype=np.int64)
+        tp[order] = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(order))))
+        columns = chosen.ChosenColumns(A, output, tp, len(starts))
     while True:
-        Q = chosen_input_matrix(A, output, choice)
-        op = CsrOperator(Q.T, engine)
+        if columns is not None:  # Q kept in slots: only the changed columns are rewritten
+            columns.update(choice)
+            op = columns.transposed(engine)
+        else:
+            op = CsrOperator(chosen_input_matrix(A, output, choice).T, engine)
         rhs = op.asarray(cost[choice] / output[choice])
         x0 = None if lam is None else op.asarray(lam)
-        lam_t, s, _ = fixed_point_solve(op, rhs, x0=x0, tol=tol)
+        lam_t, s, _ = fixed_point_solve(op, rhs, x0=x0, tol=POLICY_SCREEN_TOL if screen else tol)
         sweeps += s
         lam = op.tonumpy(lam_t)
         unit = (cost + AT @ lam) / output
         best = grouped_argmin(unit, order, starts)
         cur = unit[choice]
-        improve = unit[best] < cur - 1e-12 * np.abs(cur)
+        improve = unit[best] < cur - (1e-6 if screen else 1e-12) * np.abs(cur)
         its += 1
         if not improve.any():
+            if screen:
+                screen = False  # no large gain left: the exact rounds from here
+                continue
             return best, lam, sweeps, its  # equal within 1e-12: the lowest technique index
         if its >= max_policy_iterations:
             raise EconplanError("policy iteration for the cheapest techniques did not converge")
@@ -625,6 +672,15 @@ def solve_values(
     return ValuesResult(values, choice, resid, sweeps, policy_its, op.engine)
 
 
+def gross_operator(
+    A: sp.sparray | sp.spmatrix, output: np.ndarray, choice: np.ndarray,
+    engine: str | None = None,
+) -> CsrOperator:
+    """``x ↦ rhs + Q x`` for the chosen techniques (Q by rows), as :func:`gross_activities`
+    uses it."""
+    return CsrOperator(chosen_input_matrix(A, output, choice, rows=True), engine)
+
+
 def gross_activities(
     A: sp.sparray | sp.spmatrix,
     output: np.ndarray,
@@ -632,14 +688,15 @@ def gross_activities(
     Y: np.ndarray,
     tol: float = 1e-12,
     engine: str | None = None,
+    op: CsrOperator | None = None,
 ) -> np.ndarray:
     """Activities of the chosen techniques that make net output ``Y`` (n,) or (n, r).
 
     Solves ``x = Y + Q x`` for gross outputs and returns ``z = x / o_c`` (units of activity of
-    technique ``choice[i]``, per column of Y).
+    technique ``choice[i]``, per column of Y). ``op``: Q's operator from
+    :func:`gross_operator` for this choice, to reuse it across calls.
     """
-    Q = chosen_input_matrix(A, output, choice)
-    op = CsrOperator(Q, engine)
+    op = gross_operator(A, output, choice, engine) if op is None else op
     Y = np.asarray(Y, dtype=np.float64)
     x, _, _ = fixed_point_solve(op, op.asarray(Y), tol=tol)
     x = op.tonumpy(x)

@@ -69,7 +69,7 @@ def _kernels() -> dict[str, Any]:
     import numba as nb
 
     @nb.njit(nogil=True, cache=True)
-    def pass_a(lo, hi, indptr, indices, data, scale, rhs, x, g, f, g_new, f_new,
+    def pass_a(lo, hi, starts, ends, indices, data, scale, rhs, x, g, f, g_new, f_new,
                dG, dF, slot, count, record, sums):  # pragma: no cover - jitted
         # sums: [‖f'‖², ΔF_c·ΔF_slot (count), ΔF_c·f' (count)], accumulated locally
         scaled = scale.shape[0] > 0  # else no row scale: one vector fewer to read
@@ -78,7 +78,7 @@ def _kernels() -> dict[str, Any]:
         for i in range(lo, hi):
             s = 0.0
             # unsigned positions: Numba then skips the negative-index wraparound test
-            for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
+            for p in range(np.uint64(starts[i]), np.uint64(ends[i])):
                 s += data[p] * x[np.uint64(indices[p])]
             gi = rhs[i] + (scale[i] * s if scaled else s)
             fi = gi - x[i]
@@ -117,8 +117,8 @@ def warm_up() -> None:
     import scipy.sparse as sp
 
     M = sp.csr_array(sp.eye_array(4) * 0.5)
-    anderson_solve(M.indptr, M.indices.astype(np.int32), M.data, None, np.ones(4), None,
-                   1e-12, 50, 3, None)
+    anderson_solve(M.indptr[:-1], M.indptr[1:], M.indices.astype(np.int32), M.data, None,
+                   np.ones(4), None, 1e-12, 50, 3, None)
 
 
 def _pool(n_threads: int) -> ThreadPoolExecutor:
@@ -127,17 +127,20 @@ def _pool(n_threads: int) -> ThreadPoolExecutor:
     return _POOL[n_threads]
 
 
-def _chunks(indptr: np.ndarray, n_chunks: int) -> list[tuple[int, int]]:
-    """Row ranges holding about equal nonzeros (plus one per row, for the vector work)."""
-    n = len(indptr) - 1
-    work = indptr.astype(np.int64) + np.arange(n + 1)
+def _chunks(starts: np.ndarray, ends: np.ndarray, n_chunks: int) -> list[tuple[int, int]]:
+    """Row ranges holding about equal nonzeros (plus one per row, for the vector work); row i
+    holds entries ``starts[i]:ends[i]``."""
+    n = len(starts)
+    work = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(ends.astype(np.int64) - starts + 1, out=work[1:])
     cuts = np.searchsorted(work, np.linspace(0, work[-1], n_chunks + 1)[1:-1])
     bounds = np.unique(np.concatenate(([0], cuts, [n])))
     return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
 
 
 def anderson_solve(
-    indptr: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
     indices: np.ndarray,
     data: np.ndarray,
     row_scale: np.ndarray | None,
@@ -148,7 +151,9 @@ def anderson_solve(
     memory: int,
     callback,
 ) -> tuple[np.ndarray, int, float]:
-    """Solve ``x = rhs + diag(row_scale) M x`` (M in CSR arrays) by Anderson acceleration.
+    """Solve ``x = rhs + diag(row_scale) M x`` by Anderson acceleration; row i of M holds the
+    entries ``starts[i]:ends[i]`` of ``indices``/``data`` (a CSR's ``indptr[:-1]`` and
+    ``indptr[1:]``, or the slots of :class:`econplan.chosen.ChosenColumns`).
 
     The same iteration as the NumPy loop of :func:`econplan.kernels.fixed_point_solve` (its
     Gram bookkeeping and its two guards too), in two fused passes per sweep on a thread pool.
@@ -166,7 +171,7 @@ def anderson_solve(
     if norm_rhs == 0.0:
         return rhs * 0.0, 0, 0.0
     n_threads = max(threads(), 1)
-    chunks = _chunks(indptr, n_threads * CHUNKS_PER_THREAD)
+    chunks = _chunks(starts, ends, n_threads * CHUNKS_PER_THREAD)
     pool = _pool(n_threads)
     sums = np.zeros((len(chunks), 1 + 2 * memory))
 
@@ -185,7 +190,7 @@ def anderson_solve(
 
         def run(c: int) -> None:
             lo, hi = chunks[c]
-            pass_a(lo, hi, indptr, indices, data, scale_vec, rhs, x_in, g_old, f_old,
+            pass_a(lo, hi, starts, ends, indices, data, scale_vec, rhs, x_in, g_old, f_old,
                    g_out, f_out, dG, dF, hist.slot, count, record, sums[c])
 
         for fut in [pool.submit(run, c) for c in range(len(chunks))]:

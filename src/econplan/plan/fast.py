@@ -49,6 +49,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import linprog
 
+from .. import chosen
 from ..blas import single_threaded
 from ..kernels import CsrOperator
 from .base import (
@@ -107,6 +108,9 @@ class LeontiefCapacitySolver:
         self.A = sp.csc_array(A)
         self._AT: sp.csr_array | None = None
         self._choice: np.ndarray | None = None
+        self._policy: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._gross: tuple[np.ndarray, CsrOperator] | None = None
+        self._columns: chosen.ChosenColumns | None = None
 
     def _Az(self, Y: np.ndarray, z: np.ndarray) -> np.ndarray:
         op = self.Aop
@@ -122,16 +126,27 @@ class LeontiefCapacitySolver:
         """No capacities: the non-substitution theorem. Cheapest techniques by policy iteration
         (:func:`econplan.kernels.cheapest_policy`), then one Leontief solve for the gross
         outputs; each solve Anderson-accelerated (~13 sweeps instead of ~50 plain ones)."""
-        from ..kernels import cheapest_policy, gross_activities
+        from ..kernels import cheapest_policy, gross_activities, gross_operator
 
         if self._AT is None:
             self._AT = sp.csr_array(self.A.T)
-        choice, pi, sweeps, _ = cheapest_policy(
-            self.A, self.o, c, self.order0, self.starts, choice=self._choice, lam=pi0,
-            engine=self.engine, AT=self._AT,
-        )
+            if chosen.usable(self.A.nnz, self.engine):  # Q kept across the master's rounds
+                self._columns = chosen.ChosenColumns(self.A, self.o, self.tp, self.n)
+        if self._policy is not None and np.array_equal(self._policy[0], c):
+            # same costs as the last call (pricing solves floors and floors + d in turn):
+            # the cheapest techniques and their prices do not depend on Y
+            choice, pi = self._policy[1], self._policy[2].copy()
+            sweeps = 0
+        else:
+            choice, pi, sweeps, _ = cheapest_policy(
+                self.A, self.o, c, self.order0, self.starts, choice=self._choice, lam=pi0,
+                engine=self.engine, AT=self._AT, columns=self._columns,
+            )
+            self._policy = (c.copy(), choice, pi)
         self._choice = choice
-        zc = gross_activities(self.A, self.o, choice, Y, engine=self.engine)
+        if self._gross is None or not np.array_equal(self._gross[0], choice):
+            self._gross = (choice, gross_operator(self.A, self.o, choice, self.engine))
+        zc = gross_activities(self.A, self.o, choice, Y, op=self._gross[1])
         z = np.zeros(self.m)
         z[choice] = zc
         x = zc * self.o[choice]
@@ -254,6 +269,27 @@ class _Column:
     t: float
     z: np.ndarray
     ray: bool = False
+    rz: np.ndarray | None = None  # R z, computed once (the master re-solves every round)
+    cz: float | None = None  # cost · z for stage 2's master, computed once
+
+    def resources(self, R: sp.csr_array) -> np.ndarray:
+        if self.rz is None:
+            self.rz = np.asarray(R @ self.z).ravel()
+        return self.rz
+
+    def cost(self, c: np.ndarray) -> float:
+        if self.cz is None:
+            self.cz = float(c @ self.z)
+        return self.cz
+
+
+def _combine(cols: list[_Column], alpha: np.ndarray) -> np.ndarray:
+    """The master's plan: Σ alpha_s z_s over the columns it weighed (activity units)."""
+    z = np.zeros(len(cols[0].z))
+    for c, a in zip(cols, alpha, strict=False):
+        if a != 0.0:
+            z += a * c.z
+    return z
 
 
 def _row_scale(amount: np.ndarray) -> np.ndarray:
@@ -277,17 +313,18 @@ class _Master:
         S = len(self.cols)
         k = len(self.b)
         P = self.promoted
-        Z = np.column_stack([c.z for c in self.cols])  # m × S
+        # the columns' resource use and promoted capacities (no m × S matrix: S grows by a
+        # few columns a round, and stacking 2e5-long columns each round cost ~50 ms at 1e5)
+        RZ = np.column_stack([c.resources(self.R) for c in self.cols]).reshape(k, S)
+        PZ = np.array([c.z[P] for c in self.cols]).reshape(S, len(P)).T
         # rows scaled by availability (by 1 where it is 0: a resource or capacity of nothing)
         sb, sc = _row_scale(self.b), _row_scale(self.cap[P])
-        RZ = (self.R @ Z) / sb[:, None]
-        PZ = Z[P] / sc[:, None]
-        rows = np.vstack([RZ, PZ])
+        rows = np.vstack([RZ / sb[:, None], PZ / sc[:, None]])
         nr = rows.shape[0]
         if self.cost is None:
             obj = -np.array([c.t for c in self.cols])
         else:
-            obj = np.asarray(self.cost @ Z).ravel()
+            obj = np.array([c.cost(self.cost) for c in self.cols])
         scale = max(1.0, float(np.max(np.abs(obj))))
         A_ub = np.hstack([rows, -np.eye(nr)])
         b_ub = np.concatenate([self.b / sb, self.cap[P] / sc])
@@ -631,8 +668,7 @@ class _Run:
             if not self._time_left():
                 break
         alpha, val, u, w, r, slack = last
-        Z = np.column_stack([c.z for c in m2.cols[: len(alpha)]])
-        z = Z @ alpha
+        z = _combine(m2.cols, alpha)
         v = r.v + w
         return z, r.pi, u, v, slack, m2
 
@@ -668,8 +704,7 @@ class _Run:
         pd = float(p @ self.d)
         if pd > 0 and abs(pd - 1.0) <= 1e-6:  # exact normalisation p·d = 1 (scales the bound)
             p, u, v1 = p / pd, u / pd, v1 / pd
-        Z = np.column_stack([c.z for c in master.cols[: len(alpha)]])
-        z1 = Z @ alpha
+        z1 = _combine(master.cols, alpha)
         t_star = tval
         t2 = t_star * (1 - 1e-9) if t_star > 0 else t_star - 1e-9
         Y2 = self.ymin + t2 * self.d
