@@ -91,12 +91,14 @@ class LeontiefCapacitySolver:
     def __init__(
         self, A: sp.sparray, output: np.ndarray, tech_product: np.ndarray, engine: str | None
     ) -> None:
-        A = sp.csr_array(A)
-        self.n, self.m = A.shape
+        # A by columns (as given: the caller's is CSC) and by rows, converted once; Aᵀ by rows
+        # is A's CSC seen transposed (at 1e6 × 2 each conversion of 40M entries is ~1.5 s)
+        self.A = A if isinstance(A, sp.csc_array) else sp.csc_array(A)
+        self.n, self.m = self.A.shape
         self.o = np.asarray(output, dtype=np.float64)
         self.tp = np.asarray(tech_product, dtype=np.int64)
-        self.Aop = CsrOperator(A, engine)
-        self.ATop = CsrOperator(sp.csr_array(A.T), engine)
+        self.Aop = CsrOperator(sp.csr_array(self.A), engine)
+        self.ATop = CsrOperator(sp.csr_array(self.A.T), engine)
         self.engine = self.Aop.engine
         counts = np.bincount(self.tp, minlength=self.n)
         self.starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
@@ -105,7 +107,6 @@ class LeontiefCapacitySolver:
         self.same_next = self.tp_sorted[1:] == self.tp_sorted[:-1]
         self.order = np.argsort(self.tp, kind="stable")
         self.order0 = self.order.copy()
-        self.A = sp.csc_array(A)
         self._AT: sp.csr_array | None = None
         self._choice: np.ndarray | None = None
         self._policy: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
@@ -129,7 +130,7 @@ class LeontiefCapacitySolver:
         from ..kernels import cheapest_policy, gross_activities, gross_operator
 
         if self._AT is None:
-            self._AT = sp.csr_array(self.A.T)
+            self._AT = self.ATop.M  # SciPy CSR on every engine
             if chosen.usable(self.A.nnz, self.engine):  # Q kept across the master's rounds
                 self._columns = chosen.ChosenColumns(self.A, self.o, self.tp, self.n)
         if self._policy is not None and np.array_equal(self._policy[0], c):
