@@ -37,9 +37,11 @@ __all__ = [
     "usable",
 ]
 
-#: Below this many entries in A the NumPy code takes a few milliseconds and Numba's import
-#: (~1 s, once per process) would not pay.
-MIN_ENTRIES = 400_000
+#: Below this many entries in A the NumPy code is about as fast once Numba's import and the
+#: kernels' loading (~0.5-0.7 s, once per process) are counted: measured through the CLI at
+#: 2e4 × 2 (8e5 entries) 0.2-0.4 s slower with the compiled passes, in the solver at 3e4 × 2
+#: (1.2e6 entries) 0.5 s faster.
+MIN_ENTRIES = 1_000_000
 #: The same for the per-product argmin, in techniques.
 MIN_TECHNIQUES = 50_000
 
