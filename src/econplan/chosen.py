@@ -13,7 +13,8 @@ argmin, against 46 s for the solves themselves. Here:
   (after the first round of a policy iteration: a few per cent). The unused tail of a slot
   holds explicit zeros, so the slots read as one valid CSR matrix (Qᵀ) for SciPy, and the
   threaded sweep (:mod:`econplan.threaded`) skips the tails through ``starts``/``ends``.
-* :func:`gather_columns` is the one-pass column gather for callers that build Q once.
+* :func:`gather_columns` is the same copy into slots with no room to spare, for callers
+  that build Q once.
 * :func:`group_argmin` is the per-product argmin with DESIGN.md's tie rule in one pass.
 
 The kernels are Numba functions (the ``fast`` extra); :func:`usable` says when they pay (and
@@ -22,11 +23,12 @@ are importable), else callers use the NumPy/SciPy code they had, which gives the
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+
+from econplan import threaded
 
 __all__ = [
     "MIN_ENTRIES",
@@ -54,27 +56,13 @@ def usable(size: int, engine: str | None = None, minimum: int | None = None) -> 
     engine is a CPU one ("scipy", the default, or "numba") and Numba is importable."""
     if size < (MIN_ENTRIES if minimum is None else minimum):
         return False
-    if (engine or "scipy") not in ("scipy", "numba"):
-        return False
-    return importlib.util.find_spec("numba") is not None
+    return (engine or "scipy") in ("scipy", "numba") and threaded.numba_importable()
 
 
 def _kernels() -> dict[str, Any]:
     if _KERNELS:
         return _KERNELS
     import numba as nb
-
-    @nb.njit(nogil=True, cache=True)
-    def gather(indptr, indices, data, choice, scale, new_ptr, out_idx,
-               out_data):  # pragma: no cover - jitted
-        for i in range(choice.shape[0]):
-            j = choice[i]
-            q = new_ptr[i]
-            s = scale[i]
-            for p in range(indptr[j], indptr[j + 1]):
-                out_idx[q] = indices[p]
-                out_data[q] = data[p] * s
-                q += 1
 
     @nb.njit(nogil=True, cache=True)
     def fill_slots(which, indptr, indices, data, choice, inv_o, slot, ends, out_idx,
@@ -115,7 +103,7 @@ def _kernels() -> dict[str, Any]:
                     pick = j
             out[k] = pick
 
-    _KERNELS.update(gather=gather, fill_slots=fill_slots, argmin=argmin)
+    _KERNELS.update(fill_slots=fill_slots, argmin=argmin)
     return _KERNELS
 
 
@@ -124,17 +112,21 @@ def gather_columns(
     indices: np.ndarray,
     data: np.ndarray,
     choice: np.ndarray,
-    scale: np.ndarray,
+    inv_o: np.ndarray,
     new_ptr: np.ndarray,
     itype: type,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Columns ``choice`` of the CSC arrays (``indptr``, ``indices``, ``data``), column i
-    multiplied by ``scale[i]``, laid out at ``new_ptr`` (the cumulative column lengths).
-    Returns ``(indices, data)`` of the gathered matrix, indices of type ``itype``."""
+    """Columns ``choice`` of the CSC arrays (``indptr``, ``indices``, ``data``), column
+    ``choice[i]`` multiplied by ``inv_o[choice[i]]`` (``inv_o`` per technique), laid out at
+    ``new_ptr`` (the cumulative column lengths: slots with no room to spare). Returns
+    ``(indices, data)`` of the gathered matrix, indices of type ``itype``."""
     total = int(new_ptr[-1])
     out_idx = np.empty(total, dtype=itype)
     out_data = np.empty(total, dtype=np.float64)
-    _kernels()["gather"](indptr, indices, data, choice, scale, new_ptr, out_idx, out_data)
+    choice = np.asarray(choice, dtype=np.int64)
+    ends = np.empty(len(choice), dtype=np.int64)
+    _kernels()["fill_slots"](np.arange(len(choice)), indptr, indices, data, choice, inv_o,
+                             np.asarray(new_ptr, dtype=np.int64), ends, out_idx, out_data)
     return out_idx, out_data
 
 

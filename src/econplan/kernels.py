@@ -452,7 +452,8 @@ def chosen_input_matrix(
         data = A.data * np.repeat(inv_o, counts)  # identity choice: scale columns in place order
         indices = A.indices.astype(itype, copy=False)
     elif chosen.usable(A.nnz):  # one compiled pass, no index arrays of Q's size
-        indices, data = chosen.gather_columns(A.indptr, A.indices, A.data, choice, inv_o,
+        indices, data = chosen.gather_columns(A.indptr, A.indices, A.data, choice,
+                                              1.0 / np.asarray(output, dtype=np.float64),
                                               new_ptr, itype)
     else:
         col = np.repeat(np.arange(len(choice)), counts)

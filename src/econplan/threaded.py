@@ -57,6 +57,11 @@ def available(rows: int) -> bool:
     at least :data:`MIN_ROWS` rows."""
     if rows < MIN_ROWS or threads() < 2:
         return False
+    return numba_importable()
+
+
+def numba_importable() -> bool:
+    """True when Numba (the ``fast`` extra) can be imported; it is not imported here."""
     import importlib.util
 
     return importlib.util.find_spec("numba") is not None
