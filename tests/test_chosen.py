@@ -107,3 +107,12 @@ def test_compiled_argmin_keeps_the_tie_rule(compiled, monkeypatch):
         js = np.nonzero(tp == i)[0]
         low = cost[js].min()
         assert got[i] == js[cost[js] <= low + 1e-12 * abs(low)].min()
+
+
+def test_compiled_argmin_refuses_an_empty_group(compiled):
+    """A product with no technique (an empty group) is an error, not a read past its group."""
+    order = np.arange(4)
+    with pytest.raises(ValueError, match="without techniques"):
+        grouped_argmin(np.ones(4), order, np.array([0, 2, 4]))
+    with pytest.raises(ValueError, match="without techniques"):
+        grouped_argmin(np.ones(4), order, np.array([0, 2, 2]))

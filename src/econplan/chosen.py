@@ -90,6 +90,8 @@ def _kernels() -> dict[str, Any]:
         for k in range(g):
             lo = starts[k]
             hi = starts[k + 1] if k + 1 < g else total
+            if hi <= lo:  # no technique: never read past the group (NumPy's reduceat fails)
+                raise ValueError("a product without techniques")
             best = cost[order[lo]]
             for p in range(lo + 1, hi):
                 c = cost[order[p]]
