@@ -150,3 +150,25 @@ def test_a_needed_product_nobody_can_make_gives_t_zero(tmp_path, solver):
     assert s["status"] == "optimal" and s["fulfilment"] == 0.0 and '"fulfilment": 0.0' in text
     assert s["labour_used"] == 0.0 and s["duality_gap"] <= 1e-9
     assert "a product that is needed cannot be made" in proc.stdout
+
+
+def test_covering_a_vertex_solvers_short_rows_skips_products_nothing_can_make():
+    """HiGHS leaves a row short by its tolerance; covering it by producing more must work when
+    some product has no technique (a hypothesis run of the test above met 'products without a
+    technique' raised from the covering's structure) and must not run a technique whose input
+    nothing makes. Products: 0 ore (nothing makes it), 1 grain, 2 bread; techniques: farm
+    (grain), mill (bread from grain), smelter (grain from ore: can never run)."""
+    import scipy.sparse as sp
+
+    from econplan.plan.repair import cover_deficits
+
+    M = sp.csc_array(np.array([[0.0, 0.0, -1.0],    # ore: the smelter would use it
+                               [1.0, -0.5, 1.0],    # grain: farm and smelter make it
+                               [0.0, 1.0, 0.0]]))   # bread: the mill makes it
+    tp = np.array([1, 2, 1])
+    rhs = np.array([0.0, 2.0, 4.0])
+    z = np.array([4.0, 4.0 - 1e-7, 0.0])  # bread short by 1e-7, as a vertex solver leaves it
+    out = cover_deficits(M, tp, np.ones(3), np.full(3, np.inf), rhs, z)
+    assert (M @ out >= rhs - 1e-15).all()
+    assert out[2] == 0.0  # the smelter stays off
+    assert out[1] >= 4.0 and out[0] >= 4.0 + 0.5 * (out[1] - 4.0) - 1e-12

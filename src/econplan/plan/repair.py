@@ -199,18 +199,44 @@ def cover_deficits(M: sp.sparray, tech_product: np.ndarray, output: np.ndarray,
     short = rhs - M @ z
     if not (short > 1e-13 * np.maximum(abs(M) @ np.abs(z) + np.abs(rhs), 1.0)).any():
         return z
-    st = Structure(M, tech_product, output)
-    out = z.copy()
+    rows, cols = _makeable(M, np.asarray(tech_product, dtype=np.int64))
+    Mr = sp.csc_array(M)
+    if len(rows) < M.shape[0]:  # products nothing can make: cover the rest without them
+        remap = np.full(M.shape[0], -1, dtype=np.int64)
+        remap[rows] = np.arange(len(rows))
+        Mr = sp.csc_array(Mr[rows][:, cols])
+        tech_product = remap[np.asarray(tech_product)[cols]]
+    st = Structure(Mr, tech_product, np.asarray(output)[cols])
+    part = z[cols].copy()
     try:  # an aid: the techniques with room may not run on their own (then keep z)
-        produce_deficits(st, np.asarray(cap, dtype=np.float64),
-                         np.asarray(rhs, dtype=np.float64), np.zeros(len(rhs)), out, 0.0,
-                         rounds=3)
+        produce_deficits(st, np.asarray(cap, dtype=np.float64)[cols],
+                         np.asarray(rhs, dtype=np.float64)[rows], np.zeros(len(rows)), part,
+                         0.0, rounds=3)
     except (ArithmeticError, ValueError, RuntimeError):
         return z
+    out = z.copy()
+    out[cols] = part
     if not np.isfinite(out).all():
         return z
     short_after = float(np.maximum(rhs - M @ out, 0.0).max(initial=0.0))
     return out if short_after < float(short.max()) else z
+
+
+def _makeable(M: sp.sparray, tech_product: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The products something can make and the techniques that can run, ``(rows, cols)``:
+    a technique can run when every product it uses can be made, a product can be made when one
+    of its techniques can run (repeated to the fixed point: unmade inputs propagate)."""
+    n, m = M.shape
+    alive = np.ones(m, dtype=bool)
+    if (np.bincount(tech_product, minlength=n) > 0).all():
+        return np.arange(n), np.flatnonzero(alive)
+    uses = sp.csr_array((sp.csr_array(M) < 0).astype(np.int8))  # n × m: product i is an input
+    while True:
+        made = np.bincount(tech_product[alive], minlength=n) > 0
+        blocked = np.asarray(uses[~made].sum(axis=0)).ravel() > 0 if not made.all() else None
+        if blocked is None or not (alive & blocked).any():
+            return np.flatnonzero(made), np.flatnonzero(alive)
+        alive &= ~blocked
 
 
 def _switch_consumers(st: Structure, cap: np.ndarray, ymin: np.ndarray, d: np.ndarray,
