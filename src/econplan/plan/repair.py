@@ -34,6 +34,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..kernels import _group_index, gross_activities, grouped_argmin
+from .unmade import levels
 
 __all__ = [
     "repair_primal",
@@ -199,7 +200,8 @@ def cover_deficits(M: sp.sparray, tech_product: np.ndarray, output: np.ndarray,
     short = rhs - M @ z
     if not (short > 1e-13 * np.maximum(abs(M) @ np.abs(z) + np.abs(rhs), 1.0)).any():
         return z
-    rows, cols = _makeable(M, np.asarray(tech_product, dtype=np.int64))
+    removed, level, _ = levels(M, tech_product)  # products nothing can make, and their users
+    rows, cols = np.flatnonzero(~removed), np.flatnonzero(level == 0)
     Mr = sp.csc_array(M)
     if len(rows) < M.shape[0]:  # products nothing can make: cover the rest without them
         remap = np.full(M.shape[0], -1, dtype=np.int64)
@@ -220,23 +222,6 @@ def cover_deficits(M: sp.sparray, tech_product: np.ndarray, output: np.ndarray,
         return z
     short_after = float(np.maximum(rhs - M @ out, 0.0).max(initial=0.0))
     return out if short_after < float(short.max()) else z
-
-
-def _makeable(M: sp.sparray, tech_product: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The products something can make and the techniques that can run, ``(rows, cols)``:
-    a technique can run when every product it uses can be made, a product can be made when one
-    of its techniques can run (repeated to the fixed point: unmade inputs propagate)."""
-    n, m = M.shape
-    alive = np.ones(m, dtype=bool)
-    if (np.bincount(tech_product, minlength=n) > 0).all():
-        return np.arange(n), np.flatnonzero(alive)
-    uses = sp.csr_array((sp.csr_array(M) < 0).astype(np.int8))  # n × m: product i is an input
-    while True:
-        made = np.bincount(tech_product[alive], minlength=n) > 0
-        blocked = np.asarray(uses[~made].sum(axis=0)).ravel() > 0 if not made.all() else None
-        if blocked is None or not (alive & blocked).any():
-            return np.flatnonzero(made), np.flatnonzero(alive)
-        alive &= ~blocked
 
 
 def _switch_consumers(st: Structure, cap: np.ndarray, ymin: np.ndarray, d: np.ndarray,

@@ -114,18 +114,23 @@ def _scatter(x: np.ndarray, idx: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-def _levels(pb: PlanProblem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(product removed?, technique level, blocker): products with no technique are removed
-    at level 0; a technique using a removed product is removed at the next level (its blocker:
-    the removed input it uses most of); a product whose techniques are all removed follows."""
-    n, m = pb.n, pb.m
-    tp = np.asarray(pb.tech_product, dtype=np.int64)
-    A = sp.csc_array(-pb.M.multiply(pb.M < 0))  # inputs, ≥ 0
-    AT = sp.csr_array(A.T)
+def levels(M: sp.sparray, tech_product: np.ndarray) -> tuple[np.ndarray, np.ndarray,
+                                                              np.ndarray]:
+    """(product removed?, technique level, blocker) for net outputs ``M`` (n × m) and the
+    product each technique makes: products with no technique are removed at level 0; a
+    technique using a removed product is removed at the next level (its blocker: the removed
+    input it uses most of); a product whose techniques are all removed follows. Techniques
+    left at level 0 can run."""
+    n, m = M.shape
+    tp = np.asarray(tech_product, dtype=np.int64)
     removed = np.bincount(tp, minlength=n) == 0
-    alive = np.ones(m, dtype=bool)
     level = np.zeros(m, dtype=np.int64)
     blocker = np.full(m, -1, dtype=np.int64)
+    if not removed.any():  # every product made: nothing to propagate
+        return removed, level, blocker
+    A = sp.csc_array(-M.multiply(M < 0))  # inputs, ≥ 0
+    AT = sp.csr_array(A.T)
+    alive = np.ones(m, dtype=bool)
     L = 0
     while removed.any():
         L += 1
@@ -148,7 +153,7 @@ def _levels(pb: PlanProblem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def unmakeable(pb: PlanProblem) -> np.ndarray:
     """Products (bool, n) nothing can make: no technique, or only techniques that need such
     products (the same set ``values.csv`` leaves empty)."""
-    return _levels(pb)[0]
+    return levels(pb.M, pb.tech_product)[0]
 
 
 def reduce_unmade(pb: PlanProblem) -> Reduction | None:
@@ -157,7 +162,7 @@ def reduce_unmade(pb: PlanProblem) -> Reduction | None:
     inputs), ``needed`` names them and no reduced problem is built."""
     if (np.bincount(np.asarray(pb.tech_product), minlength=pb.n) > 0).all():
         return None
-    removed, level, blocker = _levels(pb)
+    removed, level, blocker = levels(pb.M, pb.tech_product)
     needed = np.flatnonzero(removed & ((np.asarray(pb.y) > 0) | (np.asarray(pb.ymin) > 0)))
     products = np.flatnonzero(~removed)
     techniques = np.flatnonzero(level == 0)
