@@ -201,6 +201,10 @@ class DaskOperator:
     def tonumpy(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(x)
 
+    def gather_arrays(self) -> None:
+        """No local row arrays for the threaded sweep: the rows live on the workers."""
+        return None
+
     def axpy(self, rhs: np.ndarray, x: np.ndarray) -> np.ndarray:
         xf = self.client.scatter(x, broadcast=True)
         futs = [

@@ -267,8 +267,7 @@ def fixed_point_solve(
     iteration does not converge within ``maxiter`` sweeps or diverges (an unproductive economy
     makes the residual grow).
     """
-    gather = getattr(op, "gather_arrays", None)  # other operators (Dask's) have none
-    arrays = gather() if gather is not None and np.ndim(rhs) == 1 else None
+    arrays = op.gather_arrays() if np.ndim(rhs) == 1 else None
     if arrays is not None and threaded.available(op.shape[0]):
         return threaded.anderson_solve(*arrays, np.asarray(rhs), x0, tol, maxiter, memory,
                                        callback)
