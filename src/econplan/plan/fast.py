@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -107,11 +108,17 @@ class LeontiefCapacitySolver:
         self.same_next = self.tp_sorted[1:] == self.tp_sorted[:-1]
         self.order = np.argsort(self.tp, kind="stable")
         self.order0 = self.order.copy()
-        self._AT: sp.csr_array | None = None
-        self._choice: np.ndarray | None = None
+        # the last costs, their cheapest techniques and prices; the last choice's Q operator
         self._policy: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._gross: tuple[np.ndarray, CsrOperator] | None = None
-        self._columns: chosen.ChosenColumns | None = None
+
+    @cached_property
+    def _columns(self) -> chosen.ChosenColumns | None:
+        """Q kept across the master's rounds (large A; built on the first uncapacitated
+        solve), None where the NumPy gather is used."""
+        if not chosen.usable(self.A.nnz, self.engine):
+            return None
+        return chosen.ChosenColumns(self.A, self.o, self.tp, self.n)
 
     def _Az(self, Y: np.ndarray, z: np.ndarray) -> np.ndarray:
         op = self.Aop
@@ -129,10 +136,6 @@ class LeontiefCapacitySolver:
         outputs; each solve Anderson-accelerated (~13 sweeps instead of ~50 plain ones)."""
         from ..kernels import cheapest_policy, gross_activities, gross_operator
 
-        if self._AT is None:
-            self._AT = self.ATop.M  # SciPy CSR on every engine
-            if chosen.usable(self.A.nnz, self.engine):  # Q kept across the master's rounds
-                self._columns = chosen.ChosenColumns(self.A, self.o, self.tp, self.n)
         if self._policy is not None and np.array_equal(self._policy[0], c):
             # same costs as the last call (pricing solves floors and floors + d in turn):
             # the cheapest techniques and their prices do not depend on Y
@@ -140,11 +143,11 @@ class LeontiefCapacitySolver:
             sweeps = 0
         else:
             choice, pi, sweeps, _ = cheapest_policy(
-                self.A, self.o, c, self.order0, self.starts, choice=self._choice, lam=pi0,
-                engine=self.engine, AT=self._AT, columns=self._columns,
+                self.A, self.o, c, self.order0, self.starts,
+                choice=None if self._policy is None else self._policy[1], lam=pi0,
+                engine=self.engine, AT=self.ATop.M, columns=self._columns,
             )
             self._policy = (c.copy(), choice, pi)
-        self._choice = choice
         if self._gross is None or not np.array_equal(self._gross[0], choice):
             self._gross = (choice, gross_operator(self.A, self.o, choice, self.engine))
         zc = gross_activities(self.A, self.o, choice, Y, op=self._gross[1])
