@@ -164,12 +164,12 @@ class ChosenColumns:
         self.slot = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(longest, out=self.slot[1:])
         total = int(self.slot[-1])
-        self.itype = np.int32 if total < 2**31 and n < 2**31 else np.int64
-        self.indices = np.zeros(total, dtype=self.itype)
+        itype = np.int32 if total < 2**31 and n < 2**31 else np.int64
+        self.indices = np.zeros(total, dtype=itype)
         self.data = np.zeros(total, dtype=np.float64)
         self.ends = self.slot[:-1].copy()
         self.choice: np.ndarray | None = None
-        self.indptr = self.slot.astype(self.itype)
+        self.indptr = self.slot.astype(itype)  # the slots as a CSR's indptr (same index type)
 
     def update(self, choice: np.ndarray) -> int:
         """Hold ``choice`` (n,); returns how many columns were rewritten."""
