@@ -42,6 +42,8 @@ CASES: dict[str, tuple[str, bool]] = {
     "plan_1e4x2_caps": ("plan, 1e4 x 2 with capacities and floors vs HiGHS", False),
     "plan_3e4x2_caps": ("plan, 3e4 x 2 with capacities and floors vs HiGHS", False),
     "plan_1e5x2_caps": ("plan, 1e5 x 2 with capacities vs HiGHS PDLP / OR-Tools PDLP", False),
+    "pdhg_1e5x2_caps": ("1,024 PDHG steps on the stage-1 LP of 1e5 x 2 with capacities: the "
+                        "fused threaded passes vs the NumPy step (engine scipy)", False),
     "plan_1e5": ("plan, 1e5 products x 2, no capacities vs HiGHS", False),
     "plan_1e6": ("plan, 1e6 products x 2, no capacities vs HiGHS", False),
     "plan_1e6x2_caps": ("plan, 1e6 x 2 with capacities (target: 3 min, 8 GiB)", False),
@@ -229,6 +231,38 @@ def side_plan(n: int, K: int, caps: bool, floors: bool, which: str,
     elif which == "ortools_pdlp":
         out.update(_ortools_pdlp(pb))
     return out
+
+
+def side_pdhg(n: int, which: str, iterations: int = 1024) -> dict:
+    """``iterations`` PDHG steps on the stage-1 LP of ``n`` x 2 with capacities (the LP the
+    first-order route solves), from zero, the default engine (econplan: the fused passes of
+    plan/pdhg_step.py when Numba is installed) or the NumPy step (engine "scipy"); the
+    equilibration is included on both sides. Same LP, same iteration count: the ratio is
+    the ratio of step costs."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    from econplan.blas import limited
+    from econplan.plan.pdhg import solve_lp
+
+    pb = _plan_problem(n, 2, True, False)
+    d = pb.y - pb.ymin
+    K = sp.vstack([sp.hstack([pb.M, sp.csc_array(-d.reshape(-1, 1))]),
+                   sp.hstack([-pb.R, sp.csc_array((pb.k, 1))])], format="csr")
+    c = np.zeros(pb.m + 1)
+    c[-1] = -1.0
+    q = np.concatenate([pb.ymin, -pb.b])
+    lb, ub = np.zeros(pb.m + 1), np.append(pb.cap, np.inf)
+    engine = None if which == "econplan" else "scipy"
+    with limited():
+        solve_lp(K[:1000], c, q[:1000], lb, ub, max_iterations=64, engine=engine)  # compile
+        t = time.perf_counter()
+        r = solve_lp(K, c, q, lb, ub, tol=1e-12, max_iterations=iterations, engine=engine)
+        secs = time.perf_counter() - t
+    return {"seconds": secs, "t": -r.primal_obj, "gap": r.gap_rel, "iterations": r.iterations,
+            "method": f"NumPy step (engine scipy), {r.iterations} iterations, "
+                      f"{secs / r.iterations * 1e3:.1f} ms each" if engine else
+                      f"fused passes ({r.engine}), {secs / r.iterations * 1e3:.1f} ms each"}
 
 
 def _needs_moved(pb, eps: float = 0.01, seed: int = 1):
@@ -463,6 +497,8 @@ SIDES = {
         ("cold", lambda: side_warm(2000, 2, True, True, "highs_cold"))],
     "warm_1e5x2": [("econplan", lambda: side_warm(100_000, 2, False, True, "econplan")),
                    ("cold", lambda: side_warm(100_000, 2, False, True, "cold"))],
+    "pdhg_1e5x2_caps": [("econplan", lambda: side_pdhg(100_000, "econplan")),
+                        ("numpy_step", lambda: side_pdhg(100_000, "numpy"))],
     "plan_1e5x2_caps": [
         ("econplan", lambda: side_plan(100_000, 2, True, False, "econplan")),
         ("highs_pdlp", lambda: side_plan(100_000, 2, True, False, "highs_pdlp")),
@@ -634,7 +670,12 @@ def write_markdown(data: dict) -> None:
                 ratio_s = "— (both time-limited)"  # neither finished: compare gaps, not times
             elif r.get("status") == "time_limit" and ratio is not None:
                 ratio_s = f"> {ratio:.1f}"  # the reference stopped at its limit unfinished
-            if case.startswith("values"):
+            if case.startswith("pdhg"):
+                check = (f"{e.get('iterations')} vs {r.get('iterations')} steps from zero; "
+                         f"iterate's t {_fmt(e.get('t'), '.6g')} vs {_fmt(r.get('t'), '.6g')}, "
+                         f"PDHG gap {_fmt(e.get('gap'))} vs {_fmt(r.get('gap'))} (the same "
+                         "iteration; the dot products' rounding differs)")
+            elif case.startswith("values"):
                 check = (f"agreement {_fmt(row.get('agreement'))}, residual "
                          f"{_fmt(e.get('residual'))}, {e.get('sweeps')} sweeps ({e.get('engine')})")
             else:

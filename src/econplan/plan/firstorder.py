@@ -101,6 +101,11 @@ RX_MIN_SECONDS = 30.0
 #: exact in 64 s)
 RX_ROUGH_CELLS = 2e6
 RX_GOOD_GAP = 1e-3
+#: and such a rough try of stage 1 may take no longer than the solve so far (at least this
+#: many seconds): from a wrong guess of the fixed techniques the LP is infeasible, and HiGHS's
+#: IPM took 20-60 s to say so at 1e4 x 2 (845 x 905, gap 1.7e-3) where the whole plan takes
+#: ~30 s; PDHG goes on to the next, better try meanwhile
+RX_ROUGH_MIN_SECONDS = 5.0
 #: stage 1 stops at a gap of ``tol`` relative to t itself, not DESIGN.md's max(1, t), for t
 #: down to T_FLOOR (below it, ``tol · T_FLOOR`` absolute): with t* ≈ 0.16, a gap of 1e-6
 #: relative to 1 left t up to 5e-6 short of t* relative to t* (session-15 fuzzer)
@@ -316,6 +321,7 @@ class _Run:
             per_it = r.seconds / max(r.iterations, 1)
             every = max(256, int(10 * self._check_seconds / max(per_it, 1e-9)) // 64 * 64)
             r = solve_lp(K, c, q, lb, ub, x0=r.x, y0=r.y, tol=1e-13, state=r.state,
+                         scaling=r.scaling,
                          time_limit=max(self._left() - 1.5 * self._check_seconds, 0.0),
                          engine=self.engine, log=self.log, callback=certify,
                          callback_every=every)
@@ -522,8 +528,11 @@ class _Run:
             # 25 s at gap 2.5e-4), and PDHG goes on to the next try meanwhile
             left = self._left()
             budget = max(min(left, max(RX_SHARE * left, RX_MIN_SECONDS)), 0.0)
-            cells = (self._rx_cells if abs(cert.duality_gap) <= RX_GOOD_GAP
-                     else min(self._rx_cells, RX_ROUGH_CELLS))
+            good = abs(cert.duality_gap) <= RX_GOOD_GAP
+            cells = self._rx_cells if good else min(self._rx_cells, RX_ROUGH_CELLS)
+            if not good and not min_cost:  # (min-labour's first try, from the labour-cheapest
+                # plan before any PDHG iteration, is often its exact finish: measured 1,500 x 2)
+                budget = min(budget, max(RX_ROUGH_MIN_SECONDS, time.perf_counter() - self.t0))
             out = rx.restricted_finish(self.st, self.R, pb.b, pb.cap, ymin, d, x[:m],
                                        y[:n], y[n:], time_limit=budget,
                                        max_cells=cells, cost=cost)

@@ -35,6 +35,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from . import pdhg_step
+
 __all__ = ["PdhgResult", "solve_lp", "scale_problem"]
 
 
@@ -57,30 +59,65 @@ class PdhgResult:
     seconds: float
     engine: str
     state: tuple[float, float] = (0.0, 0.0)  # (step, primal weight): resume with ``state=``
+    scaling: tuple[np.ndarray, np.ndarray] | None = None  # (dr, dc): resume with ``scaling=``
 
 
 def scale_problem(K: sp.csr_array, passes: int = 10) -> tuple[np.ndarray, np.ndarray]:
     """Row and column scalings (dr, dc) with ``dr K dc`` equilibrated: Ruiz ∞-norm passes then
-    one Pock–Chambolle (α = 1) pass. Returns the diagonal vectors (dimensionless)."""
-    K = sp.csr_array(K, copy=True)
-    K.data = np.abs(K.data)
+    one Pock–Chambolle (α = 1) pass. Returns the diagonal vectors (dimensionless).
+
+    The sparsity pattern is fixed, so it is read once: each pass rescales the entries in place
+    (row scale, then column scale, as ``diag(sr) K diag(sc)`` does) and takes the column
+    maxima through a permutation to column order made once — no matrix is rebuilt (at
+    1e5 × 2, 4.7M entries: 3.5 s → well under a second)."""
+    K = _canonical(K)
     nr, nc = K.shape
+    a = np.abs(K.data).astype(np.float64)
+    rows = np.repeat(np.arange(nr), np.diff(K.indptr))
+    cols = K.indices
+    # positions of the entries in column order, and the column segments
+    order = np.argsort(cols, kind="stable")
+    cptr = np.zeros(nc + 1, dtype=np.int64)
+    np.cumsum(np.bincount(cols, minlength=nc), out=cptr[1:])
     dr = np.ones(nr)
     dc = np.ones(nc)
     for _ in range(passes):
-        rmax = _segment_max(K.data, K.indptr)
-        Kc = sp.csc_array(K)
-        cmax = _segment_max(Kc.data, Kc.indptr)
+        rmax = _segment_max(a, K.indptr)
+        cmax = _segment_max(a[order], cptr)
         sr = 1.0 / np.sqrt(np.maximum(rmax, 1e-300))
         sc = 1.0 / np.sqrt(np.maximum(cmax, 1e-300))
-        K = sp.csr_array(sp.diags_array(sr) @ K @ sp.diags_array(sc))
+        a *= sr[rows]
+        a *= sc[cols]
         dr *= sr
         dc *= sc
-    rs = np.asarray(K.sum(axis=1)).ravel()
-    cs = np.asarray(K.sum(axis=0)).ravel()
+    rs = np.zeros(nr)
+    full = np.diff(K.indptr) > 0
+    if full.any():  # reduceat over the non-empty rows only (as _segment_max)
+        rs[full] = np.add.reduceat(a, K.indptr[:-1][full])
+    cs = np.bincount(cols, weights=a, minlength=nc)
     sr = 1.0 / np.sqrt(np.where(rs > 0, rs, 1.0))
     sc = 1.0 / np.sqrt(np.where(cs > 0, cs, 1.0))
     return dr * sr, dc * sc
+
+
+def _canonical(K: sp.sparray) -> sp.csr_array:
+    """K as CSR with sorted, unique indices; the caller's arrays are never changed."""
+    K = sp.csr_array(K)
+    if not K.has_canonical_format:
+        K = K.copy()
+        K.sum_duplicates()
+    return K
+
+
+def _scaled(K: sp.csr_array, dr: np.ndarray, dc: np.ndarray) -> sp.csr_array:
+    """``diag(dr) K diag(dc)`` (the same roundings as SciPy's products: row scale, then column
+    scale), with 32-bit indices where they fit: the iteration streams the matrix, and 4 bytes
+    less an entry is ~13 % less to read."""
+    K = _canonical(K)
+    data = K.data * np.repeat(dr, np.diff(K.indptr))
+    data *= dc[K.indices]
+    idx = np.int32 if max(K.shape + (K.nnz,)) < 2**31 - 1 else np.int64
+    return sp.csr_array((data, K.indices.astype(idx), K.indptr.astype(idx)), shape=K.shape)
 
 
 def _segment_max(data: np.ndarray, indptr: np.ndarray) -> np.ndarray:
@@ -97,7 +134,7 @@ def _segment_max(data: np.ndarray, indptr: np.ndarray) -> np.ndarray:
 class _Ops:
     """Vector and matrix operations on NumPy/SciPy or PyTorch."""
 
-    def __init__(self, K: sp.csr_array, engine: str | None) -> None:
+    def __init__(self, K: sp.csr_array, engine: str | None, transpose: bool = True) -> None:
         from ..kernels import CsrOperator
 
         self.engine = engine or "scipy"
@@ -112,7 +149,10 @@ class _Ops:
         self.device = device
         # the matrix products are kernels.CsrOperator's (one place converts to each engine)
         self.Kop = CsrOperator(K, self.engine, device=device)
-        self.KTop = CsrOperator(sp.csr_array(K.T), self.engine, device=device)
+        # the fused step scatters Kᵀy itself: no transposed copy (half the matrix memory)
+        self.KTop = CsrOperator(sp.csr_array(K.T), self.engine, device=device) if transpose \
+            else None
+        self.K = K
 
     def arr(self, v: np.ndarray) -> Any:
         if self.engine == "torch":
@@ -127,6 +167,8 @@ class _Ops:
         return self.Kop.matvec(x)
 
     def rmv(self, y: Any) -> Any:
+        if self.KTop is None:
+            return self.K.T @ y
         return self.KTop.matvec(y)
 
     def clip(self, x: Any, lo: Any, hi: Any) -> Any:
@@ -164,6 +206,7 @@ def solve_lp(
     state: tuple[float, float] | None = None,
     callback: Any = None,
     callback_every: int = 0,
+    scaling: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> PdhgResult:
     """Solve ``min c·x s.t. K x ≥ q, lb ≤ x ≤ ub`` by restarted adaptive PDHG (module
     docstring). ``lb`` must be finite (0 for activities); ``ub`` may hold ``inf``.
@@ -171,7 +214,9 @@ def solve_lp(
     call on the same K, c, q returned, to continue without re-learning them.
     ``log(msg)`` receives progress lines. ``callback(x, y)`` (original units) is called every
     ``callback_every`` iterations (a multiple of ``check_every``) with the candidate iterate;
-    it returning True ends the solve as converged (the caller's own, stricter test)."""
+    it returning True ends the solve as converged (the caller's own, stricter test).
+    ``scaling`` the (dr, dc) a previous call on the same K returned (its equilibration is
+    then not recomputed: ~1.4 s at 1e5 × 2)."""
     start = time.perf_counter()
     K = sp.csr_array(K, dtype=np.float64)
     nr, nc = K.shape
@@ -179,15 +224,19 @@ def solve_lp(
     q = np.asarray(q, dtype=np.float64)
     lb = np.asarray(lb, dtype=np.float64)
     ub = np.asarray(ub, dtype=np.float64)
-    dr, dc = scale_problem(K)
-    Ks = sp.csr_array(sp.diags_array(dr) @ K @ sp.diags_array(dc))
+    dr, dc = scale_problem(K) if scaling is None else scaling
+    Ks = _scaled(K, dr, dc)
     # objective and right-hand side rescaled to norm ~1 (cuPDLP's "bound-objective
     # rescaling"): the primal weight then starts near 1 whatever the units of c and q
     c_scale = 1.0 + float(np.linalg.norm(c * dc))
     q_scale = 1.0 + float(np.linalg.norm(q * dr))
     cs, qs = c * dc / c_scale, q * dr / q_scale
     lbs, ubs = lb / dc / q_scale, ub / dc / q_scale
-    ops = _Ops(Ks, engine)
+    fused = None
+    if engine in (None, "numba") and pdhg_step.usable(Ks.nnz):
+        fused = pdhg_step.FusedStep(Ks)
+        engine = "scipy"
+    ops = _Ops(Ks, engine, transpose=fused is None)
     A = ops.arr
     c_t, q_t, lb_t, ub_t = A(cs), A(qs), A(lbs), A(np.where(np.isfinite(ubs), ubs, np.inf))
     has_ub = np.isfinite(ubs)
@@ -254,19 +303,30 @@ def solve_lp(
     kkt_prev_check = kkt_last_restart
     since_restart = 0
     converged = False
+    pending = None  # the fused passes' next x (x, dx², τ), valid until x or τ changes
     meas = measures(x, y, Kx, KTy)
     while True:
         # --- one PDHG step with adaptive step size -------------------------------------------
         while True:
             tau, sigma = eta / omega, eta * omega
-            xn = ops.clip(x - tau * (c_t - KTy), lb_t, ub_t)
-            Kxn = ops.mv(xn)
-            yn = ops.pos(y + sigma * (q_t - 2.0 * Kxn + Kx))
-            KTyn = ops.rmv(yn)
-            dx = xn - x
-            dy = yn - y
-            denom = 2.0 * abs(ops.dot(dy, Kxn - Kx))
-            num = omega * ops.dot(dx, dx) + ops.dot(dy, dy) / omega
+            if fused is not None:
+                if pending is not None and pending[2] == tau:
+                    xn, dxdx = pending[0], pending[1]
+                else:
+                    xn, dxdx = fused.primal(x, KTy, c_t, lb_t, ub_t, tau)
+                pending = None
+                Kxn, yn, dydy, dykd = fused.dual(xn, y, Kx, q_t, sigma)
+                denom = 2.0 * abs(dykd)
+                num = omega * dxdx + dydy / omega
+            else:
+                xn = ops.clip(x - tau * (c_t - KTy), lb_t, ub_t)
+                Kxn = ops.mv(xn)
+                yn = ops.pos(y + sigma * (q_t - 2.0 * Kxn + Kx))
+                KTyn = ops.rmv(yn)
+                dx = xn - x
+                dy = yn - y
+                denom = 2.0 * abs(ops.dot(dy, Kxn - Kx))
+                num = omega * ops.dot(dx, dx) + ops.dot(dy, dy) / omega
             lim = num / denom if denom > 0 else float("inf")
             k1 = it + 2  # (k + 1) with k ≥ 1 counted from the first step
             eta_new = min((1 - k1 ** -0.3) * lim, (1 + k1 ** -0.6) * eta)
@@ -275,15 +335,20 @@ def solve_lp(
                 eta = eta_new
                 break
             eta = eta_new
-        x, y, Kx, KTy = xn, yn, Kxn, KTyn
         it += 1
         since_restart += 1
         wsum += accepted
         a = accepted / wsum
-        x_avg = x_avg + a * (x - x_avg)
-        y_avg = y_avg + a * (y - y_avg)
-        Kx_avg = Kx_avg + a * (Kx - Kx_avg)
-        KTy_avg = KTy_avg + a * (KTy - KTy_avg)
+        if fused is not None:  # Kᵀy' with the next x and the averages (in place: own arrays)
+            KTyn, x2, dx2 = fused.transposed(yn, xn, Kxn, c_t, lb_t, ub_t, eta / omega,
+                                             (x_avg, y_avg, Kx_avg, KTy_avg), a)
+            pending = (x2, dx2, eta / omega)
+        x, y, Kx, KTy = xn, yn, Kxn, KTyn
+        if fused is None:
+            x_avg = x_avg + a * (x - x_avg)
+            y_avg = y_avg + a * (y - y_avg)
+            Kx_avg = Kx_avg + a * (Kx - Kx_avg)
+            KTy_avg = KTy_avg + a * (KTy - KTy_avg)
         if it % check_every and it < max_iterations:
             continue
         # --- termination (original units) and restarts ----------------------------------------
@@ -317,6 +382,7 @@ def solve_lp(
         kkt_prev_check = k_cand
         if restart:
             x, y, Kx, KTy = cand
+            pending = None
             ddx = ops.norm(x - x_last)
             ddy = ops.norm(y - y_last)
             if ddx > 1e-10 and ddy > 1e-10:
@@ -335,5 +401,7 @@ def solve_lp(
         x=np.clip(xo, lb, ub), y=np.maximum(yo, 0.0), reduced=red, iterations=it,
         restarts=restarts, converged=converged, primal_rel=meas[0], dual_rel=meas[1],
         gap_rel=meas[2], primal_obj=meas[3], dual_obj=meas[4],
-        seconds=time.perf_counter() - start, engine=ops.engine, state=(eta, omega),
+        seconds=time.perf_counter() - start,
+        engine="numba (fused step)" if fused is not None else ops.engine, state=(eta, omega),
+        scaling=(dr, dc),
     )

@@ -1,0 +1,143 @@
+"""The fused PDHG passes (plan/pdhg_step.py) against the NumPy step they replace, and the
+rewritten equilibration against the textbook one (diagonal matrix products)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.optimize import linprog
+
+from econplan import threaded
+from econplan.plan import pdhg_step
+from econplan.plan.pdhg import scale_problem, solve_lp
+from test_pdhg import random_lp
+
+pytestmark = pytest.mark.skipif(not threaded.numba_importable(), reason="numba not installed")
+
+
+def _numpy_step(K, x, y, kx, kty, c, q, lb, ub, tau, sigma):
+    """The NumPy step of pdhg.solve_lp, written out."""
+    xn = np.minimum(np.maximum(x - tau * (c - kty), lb), ub)
+    kxn = K @ xn
+    yn = np.maximum(y + sigma * (q - 2.0 * kxn + kx), 0.0)
+    ktyn = K.T @ yn
+    dx, dy = xn - x, yn - y
+    return xn, kxn, yn, ktyn, dx @ dx, dy @ dy, dy @ (kxn - kx)
+
+
+def _case(seed: int, nr: int = 700, nc: int = 1100):
+    rng = np.random.default_rng(seed)
+    K = sp.random_array((nr, nc), density=0.02, rng=rng, format="csr")
+    K.data = rng.normal(0, 1, K.nnz)
+    K = sp.csr_array((K.data, K.indices.astype(np.int32), K.indptr.astype(np.int32)),
+                     shape=K.shape)
+    x = rng.uniform(0, 1, nc)
+    y = np.maximum(rng.normal(0, 1, nr), 0)
+    c, q = rng.normal(0, 1, nc), rng.normal(0, 1, nr)
+    lb = np.zeros(nc)
+    ub = np.where(rng.random(nc) < 0.5, rng.uniform(0.2, 1.5, nc), np.inf)
+    return K, x, y, K @ x, K.T @ y, c, q, lb, ub
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_fused_passes_are_the_numpy_step(seed, n_threads):
+    K, x, y, kx, kty, c, q, lb, ub = _case(seed)
+    tau, sigma, tau2, a = 0.37, 0.81, 0.29, 0.125
+    f = pdhg_step.FusedStep(K, n_threads=n_threads)
+    xn, dxdx = f.primal(x, kty, c, lb, ub, tau)
+    kxn, yn, dydy, dykd = f.dual(xn, y, kx, q, sigma)
+    avgs = tuple(v.copy() for v in (x, y, kx, kty))
+    avgs0 = tuple(v.copy() for v in avgs)
+    ktyn, x2, dx2 = f.transposed(yn, xn, kxn, c, lb, ub, tau2, avgs, a)
+    ref = _numpy_step(K, x, y, kx, kty, c, q, lb, ub, tau, sigma)
+    # elementwise the same operations in the same order: the same bits
+    np.testing.assert_array_equal(xn, ref[0])
+    np.testing.assert_array_equal(kxn, ref[1])  # SciPy's CSR order
+    np.testing.assert_array_equal(yn, ref[2])
+    np.testing.assert_allclose(ktyn, ref[3], rtol=1e-13, atol=1e-13 * np.abs(ref[3]).max())
+    for got, want in zip((dxdx, dydy, dykd), ref[4:], strict=True):
+        assert got == pytest.approx(want, rel=1e-12)
+    # the next step's primal update from Kᵀy', and the running averages, in place
+    x2_ref = np.minimum(np.maximum(xn - tau2 * (c - ktyn), lb), ub)
+    np.testing.assert_array_equal(x2, x2_ref)
+    assert dx2 == pytest.approx(float((x2_ref - xn) @ (x2_ref - xn)), rel=1e-12)
+    for avg, old, v in zip(avgs, avgs0, (xn, yn, kxn, ktyn), strict=True):
+        np.testing.assert_array_equal(avg, old + a * (v - old))
+
+
+def test_thread_count_does_not_change_the_bits():
+    """Fixed chunks with their own partial sums: 1 to 4 threads, the same iterates."""
+    K, c, q, ub = random_lp(5, nr=400, nc=700)
+    runs = []
+    for t in (1, 2, 3, 4):
+        f = pdhg_step.FusedStep(sp.csr_array(K), n_threads=t)
+        x, y = np.zeros(K.shape[1]), np.zeros(K.shape[0])
+        kx, kty = K @ x, K.T @ y
+        for _ in range(5):
+            xn, _ = f.primal(x, kty, c, np.zeros_like(c), ub, 0.1)
+            kx, y, s1, s2 = f.dual(xn, y, kx, q, 0.1)
+            avgs = tuple(np.zeros_like(v) for v in (x, y, kx, kty))
+            kty, _, s3 = f.transposed(y, xn, kx, c, np.zeros_like(c), ub, 0.1, avgs, 0.5)
+            x = xn
+        runs.append((x, y, kx, kty, s1, s2, s3))
+    for other in runs[1:]:
+        for u, v in zip(runs[0], other, strict=True):
+            np.testing.assert_array_equal(u, v)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_solve_lp_with_the_fused_passes_matches_linprog(seed, monkeypatch):
+    monkeypatch.setattr(pdhg_step, "MIN_ENTRIES", 0)
+    K, c, q, ub = random_lp(seed)
+    r = solve_lp(K, c, q, np.zeros(len(c)), ub, tol=1e-9)
+    assert r.converged and r.engine == "numba (fused step)" and r.restarts > 0
+    ref = linprog(c, A_ub=-K, b_ub=-q, method="highs",
+                  bounds=[(0, None if not np.isfinite(u) else u) for u in ub])
+    assert ref.status == 0
+    assert abs(c @ r.x - ref.fun) <= 1e-6 * max(1.0, abs(ref.fun))
+    assert np.max(np.maximum(q - K @ r.x, 0)) <= 1e-6 * (1 + np.linalg.norm(q))
+    # the explicit "scipy" engine keeps the NumPy step, to the same optimum
+    s = solve_lp(K, c, q, np.zeros(len(c)), ub, tol=1e-9, engine="scipy")
+    assert s.converged and s.engine == "scipy"
+    assert abs(c @ s.x - c @ r.x) <= 1e-6 * max(1.0, abs(ref.fun))
+
+
+def test_fused_passes_off_below_the_threshold_or_with_no_threads(monkeypatch):
+    assert not pdhg_step.usable(pdhg_step.MIN_ENTRIES - 1)
+    assert pdhg_step.usable(pdhg_step.MIN_ENTRIES)
+    monkeypatch.setenv("ECONPLAN_THREADS", "0")
+    assert not pdhg_step.usable(10 * pdhg_step.MIN_ENTRIES)
+
+
+def _textbook_scaling(K: sp.csr_array, passes: int = 10):
+    """Ruiz ∞-norm passes then Pock–Chambolle, by diagonal matrix products (the definition)."""
+    K = sp.csr_array(abs(K))
+    dr, dc = np.ones(K.shape[0]), np.ones(K.shape[1])
+
+    def inv_sqrt(v):
+        return 1.0 / np.sqrt(np.where(v > 0, v, 1.0))
+
+    for _ in range(passes):
+        sr = inv_sqrt(K.max(axis=1).toarray().ravel())
+        sc = inv_sqrt(K.max(axis=0).toarray().ravel())
+        K = sp.csr_array(sp.diags_array(sr) @ K @ sp.diags_array(sc))
+        dr, dc = dr * sr, dc * sc
+    sr = inv_sqrt(np.asarray(K.sum(axis=1)).ravel())
+    sc = inv_sqrt(np.asarray(K.sum(axis=0)).ravel())
+    return dr * sr, dc * sc
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_equilibration_is_the_textbook_one(seed):
+    rng = np.random.default_rng(seed)
+    K = sp.random_array((300, 500), density=0.03, rng=rng, format="csr")
+    K.data = rng.lognormal(0, 3, K.nnz) * rng.choice([-1, 1], K.nnz)
+    dr, dc = scale_problem(K)
+    er, ec = _textbook_scaling(K)
+    np.testing.assert_allclose(dr, er, rtol=1e-12)
+    np.testing.assert_allclose(dc, ec, rtol=1e-12)
+    # equilibrated: every row's and column's largest entry near 1
+    S = abs(sp.diags_array(dr) @ K @ sp.diags_array(dc))
+    assert np.all(S.max(axis=1).toarray() <= 1.0 + 1e-9)
