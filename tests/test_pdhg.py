@@ -174,6 +174,13 @@ def test_crossover_reproduces_the_vertex():
     assert cert.holds(1e-9), cert
     assert abs(t - res.x[-1]) <= 1e-9 and abs(cert.achieved - res.x[-1]) <= 1e-9
     assert (v2 > 0).any()
+    # with its deadline passed, the same try starts no round: None, "time limit" (a large
+    # border at 1e5 x 2 took 242 s and overran the plan's time limit by 200 s)
+    from econplan.plan import crossover as cx
+
+    late = crossover(st, sp.csr_array(pb.R), pb.b, pb.cap, pb.ymin, d, res.x[:-1], p, u,
+                     res.x[-1], deadline=0.0)
+    assert late is None and "time limit" in cx.last_reason
 
 
 def test_crossover_refuses_a_wrong_guess():

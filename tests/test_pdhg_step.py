@@ -141,3 +141,35 @@ def test_equilibration_is_the_textbook_one(seed):
     # equilibrated: every row's and column's largest entry near 1
     S = abs(sp.diags_array(dr) @ K @ sp.diags_array(dc))
     assert np.all(S.max(axis=1).toarray() <= 1.0 + 1e-9)
+
+
+def test_a_rough_restricted_try_gets_no_more_time_than_the_solve_so_far(monkeypatch):
+    """Stage 1's restricted LP from an iterate with certified gap above RX_GOOD_GAP may take
+    the time spent so far (at least RX_ROUGH_MIN_SECONDS), not 30 % of the time left: such
+    tries mostly end 'infeasible' (a wrong guess) after 20-60 s at 1e4 x 2. Tries from good
+    iterates, and min-labour's (often exact from the labour-cheapest plan), keep the share."""
+    from types import SimpleNamespace
+
+    from econplan.generate import generate_arrays
+    from econplan.plan import firstorder
+    from econplan.plan import restricted as rx
+    from econplan.plan.base import SolverOptions
+
+    pb = generate_arrays(150, 2, seed=11, capacities=True, floors=True).problem()
+    run = firstorder._Run(pb, SolverOptions(time_limit=1000.0))
+    seen: list[float] = []
+
+    def fake_finish(*args, time_limit, **kwargs):
+        seen.append(time_limit)
+        rx.last_reason = "recorded"
+        return None
+
+    monkeypatch.setattr(rx, "restricted_finish", fake_finish)
+    x, y = np.zeros(pb.m + 1), np.ones(pb.n + pb.k)
+    for gap, min_cost in ((1e-2, False), (1e-4, False), (1e-2, True)):
+        run._restricted(x, y, None, None, None, None, SimpleNamespace(duality_gap=gap),
+                        min_cost=min_cost)
+    assert seen[0] == pytest.approx(firstorder.RX_ROUGH_MIN_SECONDS)
+    share = firstorder.RX_SHARE * 1000.0
+    assert seen[1] == pytest.approx(share, rel=1e-2)
+    assert seen[2] == pytest.approx(share, rel=1e-2)

@@ -23,6 +23,8 @@ its repaired first-order plan.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -49,6 +51,7 @@ def crossover(
     t: float,
     max_border: int = 200,
     rounds: int = 4,
+    deadline: float = float("inf"),
 ) -> tuple[np.ndarray, float, np.ndarray, np.ndarray, np.ndarray] | None:
     """Exact (z, t, p, u, v) at the vertex an approximate stage-1 solution points to, or None.
 
@@ -63,12 +66,15 @@ def crossover(
     Measured: from a PDHG solution at relative tolerance ~1e-8 (2,000 products) to ~1e-10
     (10,000) the first guess is right; from looser ones the active-set rounds do not find
     the vertex (setting every violated activity onto its bound at once overshoots), so the
-    caller tightens PDHG and tries again.
+    caller tightens PDHG and tries again. ``deadline`` (a ``time.perf_counter()`` value): no
+    active-set round and no dual solve starts after it (then None): at 1e5 × 2 a try with a
+    large border took 242 s and overran a 600 s time limit by 200 s.
     """
     global last_reason
     reasons = []
     for rel in (1e-5, 1e-3):
-        out = _active_set(st, R, b, cap, ymin, d, z, p, u, t, rel, max_border, rounds)
+        out = _active_set(st, R, b, cap, ymin, d, z, p, u, t, rel, max_border, rounds,
+                          deadline)
         if out is not None:
             return out
         reasons.append(f"{rel:.0e}: {last_reason}")
@@ -76,7 +82,8 @@ def crossover(
     return None
 
 
-def _active_set(st, R, b, cap, ymin, d, z, p, u, t_approx, rel, max_border, rounds):
+def _active_set(st, R, b, cap, ymin, d, z, p, u, t_approx, rel, max_border, rounds,
+                deadline=float("inf")):
     n = st.n
     tp, o = st.tp, st.o
     capped = np.isfinite(cap)
@@ -103,8 +110,10 @@ def _active_set(st, R, b, cap, ymin, d, z, p, u, t_approx, rel, max_border, roun
     e_score = p / max(float(p.max(initial=0.0)), 1e-300) - np.abs(slack) / row_scale
     share = z * o / scale[tp]  # how much a technique runs, relative to its product
     for _ in range(rounds):
+        if time.perf_counter() > deadline:
+            return _fail("time limit")
         res = _solve_guess(st, R, b, cap, ymin, d, free, at_cap, binding, share, e_score,
-                           max_border)
+                           max_border, deadline)
         if isinstance(res, tuple) and len(res) == 2:  # the border is not square: adjust
             need, n_cand = res
             if need < 0:  # free the flattest fixed techniques of products that have one free
@@ -168,7 +177,8 @@ def _active_set(st, R, b, cap, ymin, d, z, p, u, t_approx, rel, max_border, roun
     return _fail(f"no checked vertex after {rounds} active-set rounds")
 
 
-def _solve_guess(st, R, b, cap, ymin, d, free, at_cap, binding, share, e_score, max_border):
+def _solve_guess(st, R, b, cap, ymin, d, free, at_cap, binding, share, e_score, max_border,
+                 deadline=float("inf")):
     """Primal and dual solutions of the bordered system for one guess (module docstring).
 
     Returns an error string, ``(need, candidates)`` when the guess cannot make a square
@@ -232,6 +242,8 @@ def _solve_guess(st, R, b, cap, ymin, d, free, at_cap, binding, share, e_score, 
     ) if len(Kb) + len(E) else np.zeros((n, 0))
     if RT.shape[1] == 0:
         return (z_new, t, E, X, hasJ, None, None, "no binding resource or exhausted row")
+    if time.perf_counter() > deadline:
+        return "time limit"
     P = _solve(sp.csr_array(Q.T), RT)  # n × (Kb + E): p per unit of each unknown
     P[E, len(Kb) + np.arange(len(E))] = 1.0  # the exhausted products' own prices
     MX = st.M[:, X].toarray() if len(X) else np.zeros((n, 0))

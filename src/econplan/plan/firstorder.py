@@ -252,7 +252,8 @@ class _Run:
                     and self.opt.extra.get("crossover", True)):
                 try:  # an aid, never a failure: its result is checked below anyway
                     xo = crossover(self.st, self.R, pb.b, pb.cap, pb.ymin, d, x[:m], y[:n],
-                                   y[n:], x[m])
+                                   y[n:], x[m],
+                                   deadline=time.perf_counter() + max(self._left(), 0.0))
                 except (ArithmeticError, ValueError, IndexError, EconplanError) as exc:
                     self._say(f"crossover: {type(exc).__name__}: {exc}")
                     xo = None
