@@ -174,8 +174,8 @@ def test_crossover_reproduces_the_vertex():
     assert cert.holds(1e-9), cert
     assert abs(t - res.x[-1]) <= 1e-9 and abs(cert.achieved - res.x[-1]) <= 1e-9
     assert (v2 > 0).any()
-    # with its deadline passed, the same try starts no round: None, "time limit" (a large
-    # border at 1e5 x 2 took 242 s and overran the plan's time limit by 200 s)
+    # with its deadline passed, the same try starts no round: None, "time limit" (a try with
+    # a large border at 1e5 x 2 took 242 s: near the plan's time limit it would overrun it)
     from econplan.plan import crossover as cx
 
     late = crossover(st, sp.csr_array(pb.R), pb.b, pb.cap, pb.ymin, d, res.x[:-1], p, u,
