@@ -62,13 +62,26 @@ def _kernels() -> dict[str, Any]:
         return _KERNELS
     import numba as nb
 
+    @nb.njit(nogil=True, cache=True, inline="always")
+    def proximal(xj, tau, cj, ktyj, lbj, ubj):  # pragma: no cover - jitted
+        # the primal update clip(x − τ (c − Kᵀy), lb, ub), in NumPy's order of operations
+        v = xj - tau * (cj - ktyj)
+        v = max(v, lbj)
+        return min(v, ubj)
+
+    @nb.njit(nogil=True, cache=True, inline="always")
+    def row_dot(indptr, indices, data, v, i):  # pragma: no cover - jitted
+        # (M v)_i of a CSR matrix, summed in SciPy's order
+        s = 0.0
+        for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
+            s += data[p] * v[np.uint64(indices[p])]
+        return s
+
     @nb.njit(nogil=True, cache=True)
     def primal(lo, hi, x, kty, c, lb, ub, tau, xn, out):  # pragma: no cover - jitted
         dd = 0.0
         for j in range(lo, hi):
-            v = x[j] - tau * (c[j] - kty[j])
-            v = max(v, lb[j])
-            v = min(v, ub[j])
+            v = proximal(x[j], tau, c[j], kty[j], lb[j], ub[j])
             xn[j] = v
             e = v - x[j]
             dd += e * e
@@ -80,9 +93,7 @@ def _kernels() -> dict[str, Any]:
         dydy = 0.0
         dykd = 0.0
         for i in range(lo, hi):
-            s = 0.0
-            for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
-                s += data[p] * xn[np.uint64(indices[p])]
+            s = row_dot(indptr, indices, data, xn, i)
             kxn[i] = s
             v = y[i] + sigma * (q[i] - 2.0 * s + kx[i])
             v = max(v, 0.0)
@@ -98,14 +109,10 @@ def _kernels() -> dict[str, Any]:
                    x_avg, kty_avg, a, out):  # pragma: no cover - jitted
         dd = 0.0
         for j in range(lo, hi):
-            s = 0.0
-            for p in range(np.uint64(indptr[j]), np.uint64(indptr[j + 1])):
-                s += data[p] * yn[np.uint64(indices[p])]
+            s = row_dot(indptr, indices, data, yn, j)
             ktyn[j] = s
             xj = xn[j]
-            v = xj - tau * (c[j] - s)
-            v = max(v, lb[j])
-            v = min(v, ub[j])
+            v = proximal(xj, tau, c[j], s, lb[j], ub[j])
             x2[j] = v
             e = v - xj
             dd += e * e
