@@ -239,20 +239,11 @@ def side_pdhg(n: int, which: str, iterations: int = 1024) -> dict:
     plan/pdhg_step.py when Numba is installed) or the NumPy step (engine "scipy"); the
     equilibration is included on both sides. Same LP, same iteration count: the ratio is
     the ratio of step costs."""
-    import numpy as np
-    import scipy.sparse as sp
-
     from econplan.blas import limited
+    from econplan.plan.firstorder import stage1_lp
     from econplan.plan.pdhg import solve_lp
 
-    pb = _plan_problem(n, 2, True, False)
-    d = pb.y - pb.ymin
-    K = sp.vstack([sp.hstack([pb.M, sp.csc_array(-d.reshape(-1, 1))]),
-                   sp.hstack([-pb.R, sp.csc_array((pb.k, 1))])], format="csr")
-    c = np.zeros(pb.m + 1)
-    c[-1] = -1.0
-    q = np.concatenate([pb.ymin, -pb.b])
-    lb, ub = np.zeros(pb.m + 1), np.append(pb.cap, np.inf)
+    K, c, q, lb, ub = stage1_lp(_plan_problem(n, 2, True, False))
     engine = None if which == "econplan" else "scipy"
     with limited():
         solve_lp(K[:1000], c, q[:1000], lb, ub, max_iterations=64, engine=engine)  # compile

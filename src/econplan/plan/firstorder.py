@@ -121,6 +121,22 @@ def _better(a, b, tol: float) -> bool:
     return abs(a.duality_gap) < abs(b.duality_gap)
 
 
+def stage1_lp(pb: PlanProblem) -> tuple[sp.csr_array, np.ndarray, np.ndarray, np.ndarray,
+                                          np.ndarray]:
+    """Stage 1 as :func:`solve_lp` takes it, ``min c·x, K x ≥ q, lb ≤ x ≤ ub`` over
+    ``x = (z, t)``: rows ``(B − A) z − t d ≥ ymin`` (products) and ``−R z ≥ −b`` (resources),
+    objective −t (the fulfilment ratio, dimensionless)."""
+    d = np.asarray(pb.y - pb.ymin, dtype=np.float64)
+    K = sp.vstack([sp.hstack([pb.M, sp.csc_array(-d.reshape(-1, 1))]),
+                   sp.hstack([-sp.csr_array(pb.R), sp.csc_array((pb.k, 1))])], format="csr")
+    q = np.concatenate([pb.ymin, -pb.b])
+    c = np.zeros(pb.m + 1)
+    c[pb.m] = -1.0
+    lb = np.zeros(pb.m + 1)
+    ub = np.concatenate([pb.cap, [np.inf]])
+    return K, c, q, lb, ub
+
+
 class PdhgSolver:
     """First-order backend (module docstring). ``name = "pdhg"``."""
 
@@ -202,13 +218,7 @@ class _Run:
     def stage1(self):
         pb, d = self.pb, self.d
         n, m, k = pb.n, pb.m, pb.k
-        K = sp.vstack([sp.hstack([pb.M, sp.csc_array(-d.reshape(-1, 1))]),
-                       sp.hstack([-self.R, sp.csc_array((k, 1))])], format="csr")
-        q = np.concatenate([pb.ymin, -pb.b])
-        c = np.zeros(m + 1)
-        c[m] = -1.0
-        lb = np.zeros(m + 1)
-        ub = np.concatenate([pb.cap, [np.inf]])
+        K, c, q, lb, ub = stage1_lp(pb)
         x0 = y0 = None
         ws = self.opt.warm_start
         if ws is not None and ws.z is not None and len(ws.z) == m and ws.p is not None:

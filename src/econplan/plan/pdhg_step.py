@@ -132,7 +132,9 @@ def _kernels() -> dict[str, Any]:
 class FusedStep:
     """The passes of restarted PDHG on a fixed CSR matrix K (scaled units), see the module
     docstring. Outputs are fresh arrays (callers keep references to old iterates: restart
-    anchors, candidates); only the running averages are updated in place."""
+    anchors, candidates); only the running averages are updated in place. K and Kᵀ are the
+    CSR arrays the caller already holds (``solve_lp``: its SciPy operators'); Kᵀ is built
+    when not given."""
 
     def __init__(self, K: sp.csr_array, KT: sp.csr_array | None = None,
                  n_threads: int | None = None, n_chunks: int | None = None) -> None:
@@ -147,14 +149,15 @@ class FusedStep:
         self.cols = threaded._chunks(KT.indptr[:-1], KT.indptr[1:], n_chunks) or [(0, 0)]
         self.pool = threaded._pool(t) if t > 1 else None
 
-    def _run(self, fn: Any, chunks: list[tuple[int, int]], width: int) -> np.ndarray:
-        """Run ``fn(lo, hi, out_row)`` over the chunks; the partial sums, chunk by chunk."""
-        out = np.zeros((len(chunks), max(width, 1)))
+    def _run(self, fn: Any, count: int, width: int) -> np.ndarray:
+        """Run ``fn(i, out_row)`` for tasks ``i < count`` on the pool; their partial sums,
+        task by task (added in this order by the callers: the same bits on any pool)."""
+        out = np.zeros((count, max(width, 1)))
         if self.pool is None:
-            for i, (lo, hi) in enumerate(chunks):
-                fn(lo, hi, out[i])
+            for i in range(count):
+                fn(i, out[i])
         else:
-            list(self.pool.map(lambda i: fn(*chunks[i], out[i]), range(len(chunks))))
+            list(self.pool.map(lambda i: fn(i, out[i]), range(count)))
         return out
 
     def primal(self, x: np.ndarray, kty: np.ndarray, c: np.ndarray, lb: np.ndarray,
@@ -162,8 +165,8 @@ class FusedStep:
         """``x' = clip(x − τ (c − Kᵀy), lb, ub)`` and ``‖x' − x‖²``."""
         xn = np.empty(self.shape[1])
         f = self.k["primal"]
-        out = self._run(lambda lo, hi, o: f(lo, hi, x, kty, c, lb, ub, tau, xn, o),
-                        self.cols, 1)
+        out = self._run(lambda i, o: f(*self.cols[i], x, kty, c, lb, ub, tau, xn, o),
+                        len(self.cols), 1)
         return xn, float(out[:, 0].sum())
 
     def dual(self, xn: np.ndarray, y: np.ndarray, kx: np.ndarray, q: np.ndarray,
@@ -173,8 +176,8 @@ class FusedStep:
         kxn, yn = np.empty(nr), np.empty(nr)
         f = self.k["dual"]
         ip, ix, dt = self.K
-        out = self._run(lambda lo, hi, o: f(lo, hi, ip, ix, dt, xn, y, kx, q, sigma, kxn, yn,
-                                            o), self.rows, 2)
+        out = self._run(lambda i, o: f(*self.rows[i], ip, ix, dt, xn, y, kx, q, sigma, kxn, yn,
+                                       o), len(self.rows), 2)
         return kxn, yn, float(out[:, 0].sum()), float(out[:, 1].sum())
 
     def transposed(self, yn: np.ndarray, xn: np.ndarray, kxn: np.ndarray, c: np.ndarray,
@@ -188,29 +191,14 @@ class FusedStep:
         f, g = self.k["transposed"], self.k["average"]
         ip, ix, dt = self.KT
         x_avg, y_avg, kx_avg, kty_avg = averages
-        rows = self.rows + [(0, 0)] * (len(self.cols) - len(self.rows))
+        n_tasks = len(self.cols)
 
         def task(i: int, o: np.ndarray) -> None:
             lo, hi = self.cols[i]
             f(lo, hi, ip, ix, dt, yn, xn, c, lb, ub, tau, ktyn, x2, x_avg, kty_avg, a, o)
-            if i < len(rows):
-                g(*rows[i], y_avg, yn, a)
-                g(*rows[i], kx_avg, kxn, a)
-            if i == len(self.cols) - 1:  # row chunks beyond the column chunks' count
-                for r in self.rows[len(self.cols):]:
-                    g(*r, y_avg, yn, a)
-                    g(*r, kx_avg, kxn, a)
+            for r in self.rows[i::n_tasks]:  # the row chunks, shared out among the tasks
+                g(*r, y_avg, yn, a)
+                g(*r, kx_avg, kxn, a)
 
-        out = np.zeros((len(self.cols), 1))
-        if self.pool is None:
-            for i in range(len(self.cols)):
-                task(i, out[i])
-        else:
-            list(self.pool.map(lambda i: task(i, out[i]), range(len(self.cols))))
+        out = self._run(task, n_tasks, 1)
         return ktyn, x2, float(out[:, 0].sum())
-
-    def average(self, avg: np.ndarray, v: np.ndarray, a: float) -> None:
-        """``avg += a (v − avg)`` in place (a step-weighted running average)."""
-        f = self.k["average"]
-        chunks = self.rows if len(avg) == self.shape[0] else self.cols
-        self._run(lambda lo, hi, o: f(lo, hi, avg, v, a), chunks, 0)
