@@ -93,3 +93,53 @@ def test_off_switch_and_threshold(monkeypatch):
     monkeypatch.setenv("ECONPLAN_THREADS", "2")
     assert threaded.available(threaded.MIN_ROWS)
     assert not threaded.available(threaded.MIN_ROWS - 1)
+
+
+@pytest.mark.parametrize("width,scaled", [(3, True), (8, False)])
+def test_block_sweep_equals_numpy_loop_and_direct_solve(width, scaled, monkeypatch):
+    """A block of right-hand sides (n, w) through the fused passes, in the calling thread and
+    on two threads: the NumPy loop's iteration on the flattened block (one set of Anderson
+    weights), the answers of a direct solve."""
+    g, QT, _ = _system(2000, 3)
+    rng = np.random.default_rng(7)
+    Y = rng.random((2000, width)) * rng.lognormal(0.0, 2.0, width)  # columns of mixed size
+    scale = 1.0 / g.output if scaled else None
+    op = CsrOperator(QT, "scipy", row_scale=scale)
+    monkeypatch.setenv("ECONPLAN_THREADS", "0")
+    x0, sweeps0, res0 = fixed_point_solve(op, Y, tol=1e-13)
+    direct = spla.splu(sp.csc_array(sp.eye_array(2000) - (
+        sp.diags_array(scale) @ QT if scaled else QT))).solve(Y)
+    for n_threads in (1, 2):
+        monkeypatch.setenv("ECONPLAN_THREADS", "2")
+        x, sweeps, res = threaded.anderson_solve(*op.gather_arrays(), Y, None, 1e-13, 500, 3,
+                                                 None, n_threads=n_threads)
+        assert x.shape == Y.shape
+        assert sweeps == sweeps0 and abs(res - res0) <= 1e-3 * res0 + 1e-16
+        assert np.max(np.abs(x - x0)) <= 1e-12 * np.max(np.abs(x0))
+        assert np.max(np.abs(x - direct)) <= 1e-11 * np.max(np.abs(direct))
+        Mx = QT @ x
+        true_res = np.linalg.norm(Y + (scale[:, None] * Mx if scaled else Mx) - x)
+        assert true_res <= 1e-13 * np.linalg.norm(Y) and res <= 1e-13
+    zero, sw, r = threaded.anderson_solve(*op.gather_arrays(), np.zeros((2000, width)), None,
+                                          1e-13, 500, 3, None, n_threads=1)
+    assert zero.shape == (2000, width) and sw == 0 and r == 0.0 and not zero.any()
+
+
+def test_leontief_solve_chunks_on_threads_give_the_serial_answer(monkeypatch):
+    """Many columns: chunks solved side by side (one per thread) give the NumPy loop's
+    answers, and the same bits with two or three threads (each chunk's iteration is its own)."""
+    from econplan.plan.repair import CHUNK_BYTES, leontief_solve
+
+    g, QT, _ = _system(3000, 4)
+    width = max(4, int(CHUNK_BYTES // (8 * 3000)))
+    Y = np.random.default_rng(1).random((3000, 3 * width + 5))  # three chunks and a remainder
+    monkeypatch.setenv("ECONPLAN_THREADS", "0")
+    serial = leontief_solve(QT, Y)
+    monkeypatch.setenv("ECONPLAN_THREADS", "2")
+    two = leontief_solve(QT, Y)
+    monkeypatch.setenv("ECONPLAN_THREADS", "3")
+    three = leontief_solve(QT, Y)
+    np.testing.assert_array_equal(two, three)
+    assert np.max(np.abs(two - serial)) <= 1e-13 * np.max(np.abs(serial))
+    direct = spla.splu(sp.csc_array(sp.eye_array(3000) - QT)).solve(Y)
+    assert np.max(np.abs(two - direct)) <= 1e-11 * np.max(np.abs(direct))

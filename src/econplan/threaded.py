@@ -68,49 +68,13 @@ def numba_importable() -> bool:
 
 
 def _kernels() -> dict[str, Any]:
-    """Compile (once, cached on disk) the two row-chunk kernels; Numba is imported lazily."""
+    """The two row-chunk kernels and the block variant (:mod:`econplan.sweep_kernels`,
+    compiled once and cached on disk); Numba is imported lazily."""
     if _KERNELS:
         return _KERNELS
-    import numba as nb
+    from . import sweep_kernels as k
 
-    @nb.njit(nogil=True, cache=True)
-    def pass_a(lo, hi, starts, ends, indices, data, scale, rhs, x, g, f, g_new, f_new,
-               dG, dF, slot, count, record, sums):  # pragma: no cover - jitted
-        # sums: [‖f'‖², ΔF_c·ΔF_slot (count), ΔF_c·f' (count)], accumulated locally
-        scaled = scale.shape[0] > 0  # else no row scale: one vector fewer to read
-        acc = np.zeros(1 + 2 * count)
-        ff = 0.0
-        for i in range(lo, hi):
-            s = 0.0
-            # unsigned positions: Numba then skips the negative-index wraparound test
-            for p in range(np.uint64(starts[i]), np.uint64(ends[i])):
-                s += data[p] * x[np.uint64(indices[p])]
-            gi = rhs[i] + (scale[i] * s if scaled else s)
-            fi = gi - x[i]
-            g_new[i] = gi
-            f_new[i] = fi
-            ff += fi * fi
-            if record:
-                dfi = fi - f[i]
-                dG[slot, i] = gi - g[i]
-                dF[slot, i] = dfi
-                for c in range(count):
-                    dc = dF[c, i]
-                    acc[1 + c] += dc * dfi
-                    acc[1 + count + c] += dc * fi
-        acc[0] = ff
-        for c in range(1 + 2 * count):
-            sums[c] += acc[c]
-
-    @nb.njit(nogil=True, cache=True)
-    def pass_b(lo, hi, g, dG, gamma, count, x_new):  # pragma: no cover - jitted
-        for i in range(lo, hi):
-            v = g[i]
-            for c in range(count):
-                v -= gamma[c] * dG[c, i]
-            x_new[i] = v
-
-    _KERNELS.update(a=pass_a, b=pass_b)
+    _KERNELS.update(a=k.pass_a, b=k.pass_b, a_block=k.pass_a_block)
     return _KERNELS
 
 
@@ -143,6 +107,16 @@ def _chunks(starts: np.ndarray, ends: np.ndarray, n_chunks: int) -> list[tuple[i
     return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
 
 
+def _each(pool: ThreadPoolExecutor | None, run, count: int) -> None:
+    """``run(c)`` for every chunk ``c < count``: on the pool, or here in order."""
+    if pool is None:
+        for c in range(count):
+            run(c)
+        return
+    for fut in [pool.submit(run, c) for c in range(count)]:
+        fut.result()
+
+
 def anderson_solve(
     starts: np.ndarray,
     ends: np.ndarray,
@@ -155,29 +129,46 @@ def anderson_solve(
     maxiter: int,
     memory: int,
     callback,
+    n_threads: int | None = None,
 ) -> tuple[np.ndarray, int, float]:
     """Solve ``x = rhs + diag(row_scale) M x`` by Anderson acceleration; row i of M holds the
     entries ``starts[i]:ends[i]`` of ``indices``/``data`` (a CSR's ``indptr[:-1]`` and
-    ``indptr[1:]``, or the slots of :class:`econplan.chosen.ChosenColumns`).
+    ``indptr[1:]``, or the slots of :class:`econplan.chosen.ChosenColumns`). ``rhs`` is one
+    vector (n,) or a block (n, w) solved as one flattened vector (one set of Anderson weights
+    for the block, as the NumPy loop does).
 
     The same iteration as the NumPy loop of :func:`econplan.kernels.fixed_point_solve` (its
     Gram bookkeeping and its two guards too), in two fused passes per sweep on a thread pool.
+    ``n_threads=1`` runs both passes in the calling thread over all rows at once (callers that
+    solve several blocks side by side, one per thread: :func:`block_solve`).
     Returns ``(x, sweeps, relative_residual)``.
     """
     from .kernels import _check_divergence, _check_progress, _History
 
     k = _kernels()
-    pass_a, pass_b = k["a"], k["b"]
-    n = rhs.shape[0]
-    rhs = np.ascontiguousarray(rhs, dtype=np.float64)
+    shape = np.shape(rhs)
+    width = 1 if len(shape) == 1 else int(shape[1])
+    pass_b = k["b"]
+    if width == 1:
+        pass_a = k["a"]
+    else:  # the block kernel, called with the row pass's arguments
+        def pass_a(lo, hi, *args):
+            k["a_block"](lo, hi, width, *args)
+    n = shape[0] * width
+    rhs = np.ascontiguousarray(rhs, dtype=np.float64).reshape(-1)
+    x0 = None if x0 is None else np.asarray(x0, dtype=np.float64).reshape(-1)
     scale_vec = (np.zeros(0) if row_scale is None
                  else np.ascontiguousarray(row_scale, dtype=np.float64))
     norm_rhs = float(np.sqrt(rhs @ rhs))
     if norm_rhs == 0.0:
-        return rhs * 0.0, 0, 0.0
-    n_threads = max(threads(), 1)
-    chunks = _chunks(starts, ends, n_threads * CHUNKS_PER_THREAD)
-    pool = _pool(n_threads)
+        return (rhs * 0.0).reshape(shape), 0, 0.0
+    n_threads = max(threads() if n_threads is None else n_threads, 1)
+    if n_threads == 1:
+        chunks = [(0, len(starts))]
+        pool = None
+    else:
+        chunks = _chunks(starts, ends, n_threads * CHUNKS_PER_THREAD)
+        pool = _pool(n_threads)
     sums = np.zeros((len(chunks), 1 + 2 * memory))
 
     x = np.array(rhs if x0 is None else x0, dtype=np.float64)
@@ -198,17 +189,15 @@ def anderson_solve(
             pass_a(lo, hi, starts, ends, indices, data, scale_vec, rhs, x_in, g_old, f_old,
                    g_out, f_out, dG, dF, hist.slot, count, record, sums[c])
 
-        for fut in [pool.submit(run, c) for c in range(len(chunks))]:
-            fut.result()
+        _each(pool, run, len(chunks))
         return sums.sum(axis=0)
 
     def sweep_b(g_in, gamma: np.ndarray, count: int, x_out) -> None:
         def run(c: int) -> None:
             lo, hi = chunks[c]
-            pass_b(lo, hi, g_in, dG, gamma, count, x_out)
+            pass_b(lo * width, hi * width, g_in, dG, gamma, count, x_out)
 
-        for fut in [pool.submit(run, c) for c in range(len(chunks))]:
-            fut.result()
+        _each(pool, run, len(chunks))
 
     tot = sweep_a(x, g, f, g, f, False, 0)  # first product: g = r + Mx, f = g − x
     res = float(np.sqrt(tot[0])) / norm_rhs
@@ -235,4 +224,4 @@ def anderson_solve(
         if callback is not None:
             callback(it, res)
         best = _check_divergence(it, res, best)
-    return x, it, res
+    return x.reshape(shape), it, res
