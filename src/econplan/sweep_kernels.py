@@ -42,13 +42,34 @@ def history(dF, dG, slot, count, k, gi, gk, fi, fk, acc):  # pragma: no cover - 
 
 
 @nb.njit(nogil=True, cache=True, inline="always")
-def finish(acc, ff, p0, p1, p2, q0, q1, q2, count, sums):  # pragma: no cover - jitted
-    acc[0] = ff
-    ps = (p0, p1, p2)
-    qs = (q0, q1, q2)
+def element(k, s, rhs, x, g, f, g_new, f_new, dG, dF, slot, count, record,
+            acc):  # pragma: no cover - jitted
+    # element k of a sweep from its product s = (scaled) (M x)_k: g' = r + s, f' = g' − x,
+    # the history slot when recording; returns the element's terms of the sums (‖f'‖², the
+    # Gram row and ΔF·f' for c < 3)
+    gi = rhs[k] + s
+    fi = gi - x[k]
+    g_new[k] = gi
+    f_new[k] = fi
+    if record:
+        a0, a1, a2, b0, b1, b2 = history(dF, dG, slot, count, k, gi, g[k], fi, f[k], acc)
+        return fi * fi, a0, a1, a2, b0, b1, b2
+    return fi * fi, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+
+
+@nb.njit(nogil=True, cache=True, inline="always")
+def add(t, u):  # pragma: no cover - jitted
+    return (t[0] + u[0], t[1] + u[1], t[2] + u[2], t[3] + u[3], t[4] + u[4], t[5] + u[5],
+            t[6] + u[6])
+
+
+@nb.njit(nogil=True, cache=True, inline="always")
+def finish(acc, tot, count, sums):  # pragma: no cover - jitted
+    # the sums' layout: [‖f'‖², ΔF_c·ΔF_slot (count), ΔF_c·f' (count)]
+    acc[0] = tot[0]
     for c in range(min(count, 3)):
-        acc[1 + c] = ps[c]
-        acc[1 + count + c] = qs[c]
+        acc[1 + c] = tot[1 + c]
+        acc[1 + count + c] = tot[4 + c]
     for c in range(1 + 2 * count):
         sums[c] += acc[c]
 
@@ -59,27 +80,15 @@ def pass_a(lo, hi, starts, ends, indices, data, scale, rhs, x, g, f, g_new, f_ne
     # sums: [‖f'‖², ΔF_c·ΔF_slot (count), ΔF_c·f' (count)], accumulated locally
     scaled = scale.shape[0] > 0  # else no row scale: one vector fewer to read
     acc = np.zeros(1 + 2 * count)
-    ff = p0 = p1 = p2 = q0 = q1 = q2 = 0.0
+    tot = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     for i in range(lo, hi):
         s = 0.0
         # unsigned positions: Numba then skips the negative-index wraparound test
         for p in range(np.uint64(starts[i]), np.uint64(ends[i])):
             s += data[p] * x[np.uint64(indices[p])]
-        gi = rhs[i] + (scale[i] * s if scaled else s)
-        fi = gi - x[i]
-        g_new[i] = gi
-        f_new[i] = fi
-        ff += fi * fi
-        if record:
-            a0, a1, a2, b0, b1, b2 = history(dF, dG, slot, count, i, gi, g[i], fi, f[i],
-                                             acc)
-            p0 += a0
-            p1 += a1
-            p2 += a2
-            q0 += b0
-            q1 += b1
-            q2 += b2
-    finish(acc, ff, p0, p1, p2, q0, q1, q2, count, sums)
+        tot = add(tot, element(i, scale[i] * s if scaled else s, rhs, x, g, f, g_new, f_new,
+                               dG, dF, slot, count, record, acc))
+    finish(acc, tot, count, sums)
 
 
 @nb.njit(nogil=True, cache=True)
@@ -99,7 +108,7 @@ def pass_a_block(lo, hi, width, starts, ends, indices, data, scale, rhs, x, g, f
     scaled = scale.shape[0] > 0
     acc = np.zeros(1 + 2 * count)
     row = np.empty(width)
-    ff = p0 = p1 = p2 = q0 = q1 = q2 = 0.0
+    tot = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     w = np.uint64(width)
     for i in range(lo, hi):
         row[:] = 0.0
@@ -109,19 +118,7 @@ def pass_a_block(lo, hi, width, starts, ends, indices, data, scale, rhs, x, g, f
             for c in range(width):
                 row[c] += a * x[base + np.uint64(c)]
         for c in range(width):
-            k = i * width + c
-            gi = rhs[k] + (scale[i] * row[c] if scaled else row[c])
-            fi = gi - x[k]
-            g_new[k] = gi
-            f_new[k] = fi
-            ff += fi * fi
-            if record:
-                a0, a1, a2, b0, b1, b2 = history(dF, dG, slot, count, k, gi, g[k], fi,
-                                                 f[k], acc)
-                p0 += a0
-                p1 += a1
-                p2 += a2
-                q0 += b0
-                q1 += b1
-                q2 += b2
-    finish(acc, ff, p0, p1, p2, q0, q1, q2, count, sums)
+            tot = add(tot, element(i * width + c, scale[i] * row[c] if scaled else row[c],
+                                   rhs, x, g, f, g_new, f_new, dG, dF, slot, count, record,
+                                   acc))
+    finish(acc, tot, count, sums)
