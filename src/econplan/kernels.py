@@ -254,6 +254,7 @@ def fixed_point_solve(
     maxiter: int = 500,
     memory: int = 3,
     callback: Callable[[int, float], None] | None = None,
+    n_threads: int | None = None,
 ) -> tuple[Any, int, float]:
     """Solve ``x = rhs + M x`` (ρ(M) < 1) by Anderson-accelerated fixed-point iteration.
 
@@ -266,11 +267,20 @@ def fixed_point_solve(
     8 MB arrays each sweep would add their page faults). Raises :class:`EconplanError` when the
     iteration does not converge within ``maxiter`` sweeps or diverges (an unproductive economy
     makes the residual grow).
+
+    ``n_threads`` given (with Numba): the fused sweep of :func:`econplan.threaded.anderson_solve`
+    on that many threads for a vector or a block, whatever its size (a caller solving several
+    blocks side by side passes 1, one block per thread); else the fused sweep on every core
+    for one large vector, the loop below otherwise.
     """
-    arrays = op.gather_arrays() if np.ndim(rhs) == 1 else None
-    if arrays is not None and threaded.available(op.shape[0]):
+    arrays = op.gather_arrays()
+    if n_threads is not None:
+        fused = arrays is not None and threaded.numba_importable()
+    else:
+        fused = arrays is not None and np.ndim(rhs) == 1 and threaded.available(op.shape[0])
+    if fused:
         return threaded.anderson_solve(*arrays, np.asarray(rhs), x0, tol, maxiter, memory,
-                                       callback)
+                                       callback, n_threads=n_threads)
     if op.engine != "torch":
         return _anderson_numpy(op, rhs, x0, tol, maxiter, memory, callback)
     scale = _norm(rhs)

@@ -92,11 +92,7 @@ class FusedStep:
         """Run ``fn(i, out_row)`` for tasks ``i < count`` on the pool; their partial sums,
         task by task (added in this order by the callers: the same bits on any pool)."""
         out = np.zeros((count, max(width, 1)))
-        if self.pool is None:
-            for i in range(count):
-                fn(i, out[i])
-        else:
-            list(self.pool.map(lambda i: fn(i, out[i]), range(count)))
+        threaded._each(self.pool, lambda i: fn(i, out[i]), count)
         return out
 
     def primal(self, x: np.ndarray, kty: np.ndarray, c: np.ndarray, lb: np.ndarray,

@@ -70,22 +70,18 @@ def leontief_solve(Q: sp.sparray, rhs: np.ndarray, maxiter: int = 3000) -> np.nd
     op = CsrOperator(sp.csr_array(Q), None)
     rhs = np.ascontiguousarray(rhs, dtype=np.float64)
 
-    def solve(block: np.ndarray) -> np.ndarray:
+    def solve(block: np.ndarray, n_threads: int | None = None) -> np.ndarray:
         return np.asarray(fixed_point_solve(op, np.ascontiguousarray(block), tol=1e-14,
-                                            maxiter=maxiter)[0])
+                                            maxiter=maxiter, n_threads=n_threads)[0])
 
     width = max(4, int(CHUNK_BYTES // (8 * max(rhs.shape[0], 1))))
     if rhs.ndim == 1 or rhs.shape[1] <= 2 * width:
         return solve(rhs)
     starts = range(0, rhs.shape[1], width)
     n_threads = threaded.threads()
-    arrays = op.gather_arrays()
-    if n_threads >= 2 and arrays is not None and threaded.numba_importable():
-        def fused(s: int) -> np.ndarray:
-            return threaded.anderson_solve(*arrays, np.ascontiguousarray(rhs[:, s:s + width]),
-                                           None, 1e-14, maxiter, 3, None, n_threads=1)[0]
-
-        return np.column_stack(list(threaded._pool(n_threads).map(fused, starts)))
+    if n_threads >= 2 and threaded.numba_importable():  # one chunk per thread
+        return np.column_stack(list(threaded._pool(n_threads).map(
+            lambda s: solve(rhs[:, s:s + width], n_threads=1), starts)))
     return np.column_stack([solve(rhs[:, s:s + width]) for s in starts])
 
 
