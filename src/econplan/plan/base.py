@@ -31,6 +31,12 @@ class Status(enum.StrEnum):
     ERROR = "error"
 
 
+#: Why a plan ended ``unbounded``, said the same way by every backend.
+UNBOUNDED_MESSAGE = (
+    "t* is unbounded: techniques without capacity that use no resource can make every need in "
+    "any amount (give them a resource use or a capacity)")
+
+
 class Capability(enum.StrEnum):
     """What a backend can do; the planner picks a backend by these."""
 

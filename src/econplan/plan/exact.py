@@ -17,7 +17,15 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from ..blas import single_threaded
-from .base import Capability, Objective, PlanProblem, SolverOptions, SolverResult, Status
+from .base import (
+    UNBOUNDED_MESSAGE,
+    Capability,
+    Objective,
+    PlanProblem,
+    SolverOptions,
+    SolverResult,
+    Status,
+)
 from .formulation import LP, T_SLACK, elastic, elastic_blocking, stage1, stage2
 from .harmony import H_SLACK, harmony_duals, harmony_lp, harmony_stage2
 from .harmony import achieved_t as harmony_achieved_t
@@ -105,6 +113,8 @@ class ExactSolver(ABC):
             status, x, y = self.solve_lp(lp, options)
             if status == Status.INFEASIBLE:
                 return self._infeasible(pb, pb.ymin, options)
+            if status == Status.UNBOUNDED:
+                return SolverResult(status=status, message=UNBOUNDED_MESSAGE)
             if status != Status.OPTIMAL:
                 return SolverResult(status=status, message=f"stage 1 ended: {status.value}")
             t, p, u, v = stage1_duals(pb, lp, x, y)

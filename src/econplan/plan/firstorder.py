@@ -48,7 +48,15 @@ import scipy.sparse as sp
 
 from ..blas import single_threaded
 from ..errors import EconplanError
-from .base import Capability, Objective, PlanProblem, SolverOptions, SolverResult, Status
+from .base import (
+    UNBOUNDED_MESSAGE,
+    Capability,
+    Objective,
+    PlanProblem,
+    SolverOptions,
+    SolverResult,
+    Status,
+)
 from .certificate import fulfilment_certificate, min_cost_certificate
 from .crossover import crossover
 from .fill import adjusted_fill
@@ -871,10 +879,7 @@ class _Run:
                 res.p, res.u, res.v = np.zeros(pb.n), np.zeros(pb.k), np.zeros(pb.m)
             return res
         if self._unbounded():
-            return SolverResult(
-                Status.UNBOUNDED, solver="pdhg", message=(
-                    "t* is unbounded: techniques without capacity that use no resource can "
-                    "make every need in any amount"))
+            return SolverResult(Status.UNBOUNDED, solver="pdhg", message=UNBOUNDED_MESSAGE)
         t_stage1 = time.perf_counter()
         out = self.stage1()
         self._stage1_seconds = time.perf_counter() - t_stage1
