@@ -88,3 +88,43 @@ def test_restricted_lp_min_cost_form_finds_the_least_cost(n, seed):
     assert cert.holds(1e-8), cert
     assert abs(pb.c @ z - ref) <= 1e-9 * ref
     assert cert.bound <= ref * (1 + 1e-12)
+
+
+def test_small_lp_goes_on_with_the_next_method_when_one_stalls(monkeypatch):
+    """_SmallLp.solve tries the usual method, then the primal simplex from where it stopped,
+    then IPM afresh (a fuzzed economy's dense LP defeated IPM's crossover and the dual simplex
+    for 40 s each; the primal simplex solved it in 2.5 s). Here the first run is made to stall
+    (HiGHS stopped after one iteration): the next method finishes, at SciPy's optimum."""
+    from scipy.optimize import linprog
+
+    rng = np.random.default_rng(3)
+    n_rows, n_cols = 30, 40
+    A = rng.uniform(0.0, 1.0, (n_rows, n_cols))
+    c = -rng.uniform(0.5, 1.5, n_cols)
+    hi = rng.uniform(5.0, 10.0, n_rows)
+    ref = linprog(c, A_ub=A, b_ub=hi, bounds=(0, 3), method="highs")
+
+    lp = rx._SmallLp()
+    lp.add_cols(c, np.zeros(n_cols), np.full(n_cols, 3.0), np.zeros((0, n_cols)))
+    lp.add_rows(np.full(n_rows, -np.inf), hi, A)
+    methods: list[tuple[str, int]] = []
+    run = lp.h.run
+
+    def stalling_run():
+        methods.append((lp.h.getOptionValue("solver")[1],
+                        lp.h.getOptionValue("simplex_strategy")[1]))
+        if len(methods) == 1:  # the first method stops short, as on a time limit
+            lp.h.setOptionValue("ipm_iteration_limit", 1)
+            lp.h.setOptionValue("simplex_iteration_limit", 1)
+            out = run()
+            lp.h.setOptionValue("ipm_iteration_limit", 1_000_000)
+            lp.h.setOptionValue("simplex_iteration_limit", 1_000_000)
+            return out
+        return run()
+
+    monkeypatch.setattr(lp.h, "run", stalling_run)
+    out, why = lp.solve(60.0)
+    assert out is not None, why
+    assert methods[:2] == [("ipm", 1), ("simplex", 4)]
+    x, _ = out
+    assert c @ x == pytest.approx(ref.fun, rel=1e-9)

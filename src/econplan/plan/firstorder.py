@@ -99,9 +99,20 @@ INFEASIBLE_BOUND = 1e-6
 #: time kept back for the check after PDHG's first run, in units of the structured start's
 #: cost (a check from a poor iterate costs up to ~2.5 of them)
 RESERVE = 3.0
-#: one restricted-LP try may use this share of the time left (at least RX_MIN_SECONDS)
-RX_SHARE = 0.3
-RX_MIN_SECONDS = 30.0
+#: one restricted-LP try may take RX_ELAPSED times the solve's time so far (at least
+#: RX_MIN_SECONDS), as in renting skis before buying them: an LP that HiGHS cannot finish then
+#: costs a bounded multiple of the first-order solve it would have shortened (measured, a
+#: fuzzed economy of 2,739 products and 6,751 techniques: two tries of 88 and 39 s, each a
+#: share of the time left, both unfinished, where PDHG itself needed ~10 s), and the LPs that
+#: do finish have taken 1.2-1.6 times the solve before them (1e4 and 3e4 x 2 with capacities
+#: and floors: 16 s after 10 s, 91 s after 74 s)
+RX_ELAPSED = 4.0
+RX_MIN_SECONDS = 20.0
+#: no restricted-LP try from an iterate whose certified gap is within RX_NEAR times the
+#: stopping tolerance: PDHG is about to finish there, where such an LP is a gamble (measured,
+#: a fuzzed economy of 853 products: an 87 s try, unfinished, from gap 9.2e-7 at t 0.15,
+#: after which PDHG certified 3e-11 within 2 s)
+RX_NEAR = 10.0
 #: a restricted LP above RX_ROUGH_CELLS (rows × columns, dense) is tried only from an iterate
 #: whose certified gap is at most RX_GOOD_GAP: from rougher ones large LPs are slow and
 #: usually wasted (measured, 2e4 x 2: 2,089 x 2,496 from gap 2.6e-3 unfinished after 85 s;
@@ -287,7 +298,8 @@ class _Run:
 
                     self._say(f"crossover: no vertex ({_cx.last_reason})")
                     self._cx_failed_gap = abs(cert.duality_gap)
-            if (not self._holds(cert) and abs(cert.duality_gap) <= 1e-2
+            near = RX_NEAR * self.tol * min(1.0, max(abs(cert.achieved), T_FLOOR))
+            if (not self._holds(cert) and near < abs(cert.duality_gap) <= 1e-2
                     and abs(cert.duality_gap) <= self._rx_failed_gap / 3
                     and self.opt.extra.get("restricted", True)):
                 z, p, u, v, cert = self._restricted(x, y, z, p, u, v, cert)
@@ -542,11 +554,12 @@ class _Run:
         cost = np.asarray(pb.cost, dtype=np.float64) if min_cost else None
         t0 = time.perf_counter()
         try:
-            # one try may take a share of the time left: from a rough iterate the LP can be
-            # far slower than from a later one (measured, 2e4 x 2: > 530 s at gap 2.6e-3,
-            # 25 s at gap 2.5e-4), and PDHG goes on to the next try meanwhile
+            # one try may take a multiple of the time so far: from a rough iterate the LP can
+            # be far slower than from a later one (measured, 2e4 x 2: > 530 s at gap 2.6e-3,
+            # 25 s at gap 2.5e-4), and PDHG goes on to the next try after it
             left = self._left()
-            budget = max(min(left, max(RX_SHARE * left, RX_MIN_SECONDS)), 0.0)
+            spent = time.perf_counter() - self.t0
+            budget = max(min(left, max(RX_ELAPSED * spent, RX_MIN_SECONDS)), 0.0)
             good = abs(cert.duality_gap) <= RX_GOOD_GAP
             cells = self._rx_cells if good else min(self._rx_cells, RX_ROUGH_CELLS)
             if not good and not min_cost:  # (min-labour's first try, from the labour-cheapest
