@@ -105,9 +105,9 @@ RESERVE = 3.0
 #: fuzzed economy of 2,739 products and 6,751 techniques: two tries of 88 and 39 s, each a
 #: share of the time left, both unfinished, where PDHG itself needed ~10 s), and the LPs that
 #: do finish have taken 1.2-1.6 times the solve before them (1e4 and 3e4 x 2 with capacities
-#: and floors: 16 s after 10 s, 91 s after 74 s)
+#: and floors: 16 s after 10 s, 91 s after 74 s; 2e3 x 2: 0.7 s after 0.9 s)
 RX_ELAPSED = 4.0
-RX_MIN_SECONDS = 20.0
+RX_MIN_SECONDS = 5.0
 #: no restricted-LP try from an iterate whose certified gap is within RX_NEAR times the
 #: stopping tolerance: PDHG is about to finish there, where such an LP is a gamble (measured,
 #: a fuzzed economy of 853 products: an 87 s try, unfinished, from gap 9.2e-7 at t 0.15,
