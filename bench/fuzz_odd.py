@@ -27,53 +27,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 
 from econplan import Economy  # noqa: E402
+from econplan.testing import random_economy  # noqa: E402
 
 
 def odd_economy(seed: int, n: int) -> Economy:
     """An economy of ``n`` products drawn from ``seed`` (module docstring for its shape)."""
-    rng = np.random.default_rng(seed)
-    k_res = int(rng.integers(1, 4))
-    prods = [f"q{i:05d}" for i in range(n)]
-    techs, inputs, use = [], [], []
-    cap_share = float(rng.choice([0.1, 0.3, 0.6]))
-    for i in range(n):
-        for a in range(int(rng.integers(1, 5))):
-            tid = f"{prods[i]}-{a}"
-            out = float(rng.choice([1.0, 0.5, 3.0]))
-            cap = float(rng.uniform(1, 50)) if rng.random() < cap_share else np.nan
-            techs.append({"id": tid, "product": prods[i], "output": out, "capacity": cap})
-            share = rng.uniform(0.1, 0.8)  # inputs per unit of output below 0.8: productive
-            picks = rng.choice(n, size=int(rng.integers(0, 12)), replace=False)
-            weights = rng.dirichlet(np.ones(len(picks))) if len(picks) else []
-            for h, w in zip(picks, weights, strict=False):
-                if w * share * out > 1e-6:
-                    inputs.append({"technique": tid, "product": prods[h],
-                                   "amount": w * share * out})
-            for r in range(k_res):
-                if r == 0 or rng.random() < 0.5:
-                    use.append({"technique": tid, "resource": f"r{r}",
-                                "amount": float(rng.uniform(0.1, 5))})
-    needs = []
-    for i in range(n):
-        if rng.random() < 0.7:
-            target = float(rng.uniform(0.5, 20))
-            floor = target * float(rng.choice([0.0, 0.0, 0.02, 0.05]))
-            needs.append({"product": prods[i], "target": target,
-                          "priority": float(rng.uniform(0.5, 2)), "floor": floor})
-    tables = {
-        "products": pd.DataFrame({"id": prods, "name": prods, "unit": "u"}),
-        "techniques": pd.DataFrame(techs),
-        "inputs": pd.DataFrame(inputs, columns=["technique", "product", "amount"]),
-        "resources": pd.DataFrame({"id": [f"r{r}" for r in range(k_res)], "name": "r",
-                                   "unit": "h",
-                                   "available": rng.uniform(1.0, 4.0, k_res) * n * 40}),
-        "resource_use": pd.DataFrame(use),
-        "needs": pd.DataFrame(needs),
-    }
-    return Economy.from_tables({"name": f"odd {seed}", "period": "p"}, tables)
+    return random_economy(seed, n, techniques=(1, 5), capacity_shares=(0.1, 0.3, 0.6),
+                          max_inputs=11, floor_shares=(0.0, 0.0, 0.02, 0.05),
+                          available=(1.0, 4.0), available_per_product=40.0)
 
 
 def _span(text: str) -> tuple[int, int]:
