@@ -226,8 +226,11 @@ class _Run:
     def _holds(self, cert) -> bool:
         """Does a stage-1 certificate end the solve: residuals ≤ tol and the gap ≤ tol
         relative to t (at least :data:`T_FLOOR`), a stricter test than DESIGN.md's for t < 1."""
-        scale = min(1.0, max(abs(cert.achieved), T_FLOOR))
-        return cert.holds(self.tol) and abs(cert.duality_gap) <= self.tol * scale
+        return cert.holds(self.tol) and abs(cert.duality_gap) <= self._gap_tol(cert)
+
+    def _gap_tol(self, cert) -> float:
+        """The gap that ends stage 1: ``tol`` relative to t (at least :data:`T_FLOOR`)."""
+        return self.tol * min(1.0, max(abs(cert.achieved), T_FLOOR))
 
     def _cert(self, z: np.ndarray, p: np.ndarray, u: np.ndarray, v: np.ndarray):
         pb = self.pb
@@ -298,8 +301,8 @@ class _Run:
 
                     self._say(f"crossover: no vertex ({_cx.last_reason})")
                     self._cx_failed_gap = abs(cert.duality_gap)
-            near = RX_NEAR * self.tol * min(1.0, max(abs(cert.achieved), T_FLOOR))
-            if (not self._holds(cert) and near < abs(cert.duality_gap) <= 1e-2
+            if (not self._holds(cert)
+                    and RX_NEAR * self._gap_tol(cert) < abs(cert.duality_gap) <= 1e-2
                     and abs(cert.duality_gap) <= self._rx_failed_gap / 3
                     and self.opt.extra.get("restricted", True)):
                 z, p, u, v, cert = self._restricted(x, y, z, p, u, v, cert)

@@ -97,7 +97,7 @@ def _set_time_left(h: highspy.Highs, options: SolverOptions) -> None:
     41.5 s for a limit of 20 s, 623 s for 300 s, before)."""
     deadline = options.extra.get("deadline")
     if deadline is not None:
-        set_time_left(h, max(float(deadline) - time.perf_counter(), 0.01))
+        set_time_left(h, float(deadline) - time.perf_counter())
     elif np.isfinite(options.time_limit):  # the instance's runs together
         h.setOptionValue("time_limit", float(options.time_limit))
 
