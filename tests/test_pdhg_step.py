@@ -183,3 +183,67 @@ def test_a_restricted_try_gets_a_multiple_of_the_solve_so_far(monkeypatch):
     for b in later[1:]:
         assert b == pytest.approx(firstorder.RX_ELAPSED * 100.0, rel=1e-2)
     assert firstorder.RX_ELAPSED * 100.0 < 900.0  # not the time left
+
+
+def test_a_failed_restricted_try_is_tried_again_when_the_gap_falls_or_time_doubles():
+    """After a failed try the next waits for the certified gap to fall RX_RETRY_GAP-fold, or
+    for the solve to have run RX_RETRY_TIME times as long as when that try ended: a repaired
+    gap can stall for good (a fuzzed economy sat at 5.24e-4 from 1 s to its 120 s limit)."""
+    import time
+    from types import SimpleNamespace
+
+    from econplan.generate import generate_arrays
+    from econplan.plan import firstorder
+    from econplan.plan.base import SolverOptions
+
+    pb = generate_arrays(150, 2, seed=11, capacities=True, floors=True).problem()
+    run = firstorder._Run(pb, SolverOptions(time_limit=1000.0))
+    gap = SimpleNamespace(duality_gap=5e-4)
+    assert run._rx_due(gap)  # none failed yet
+    run.t0 = time.perf_counter() - 10.0  # a try failed 10 s into the solve
+    run._rx_failed(gap)
+    assert not run._rx_due(gap)
+    assert not run._rx_due(SimpleNamespace(duality_gap=5e-4 / firstorder.RX_RETRY_GAP * 1.01))
+    assert run._rx_due(SimpleNamespace(duality_gap=5e-4 / firstorder.RX_RETRY_GAP * 0.99))
+    run.t0 = time.perf_counter() - 10.0 * firstorder.RX_RETRY_TIME - 1.0  # time has doubled
+    assert run._rx_due(gap)
+    run.opt = SolverOptions(time_limit=1000.0, extra={"restricted": False})
+    assert not run._rx_due(gap)
+
+
+def test_the_whole_lp_goes_to_highs_when_the_restricted_lp_is_no_smaller(monkeypatch):
+    """On an economy unlike the generator's (748 products, 1,879 techniques, a third
+    capped, fuzz seed 113) over half the techniques are uncertain after PDHG's first run: the
+    route hands the whole sparse LP to HiGHS instead of the dense restricted LP, and the plan
+    is optimal at SciPy's HiGHS t* (the dense restricted LP, boxed, took 5 s there; the whole
+    LP 0.1 s)."""
+    from econplan.plan import firstorder
+    from econplan.testing import random_economy
+
+    economy = random_economy(113, 748, techniques=(1, 5), capacity_shares=(0.1, 0.3, 0.6),
+                             max_inputs=11, floor_shares=(0.0, 0.0, 0.02, 0.05),
+                             available=(1.0, 4.0), available_per_product=40.0)
+    calls: list[bool] = []
+    whole = firstorder._Run._whole_lp
+
+    def spy(self, seconds, min_cost):
+        out = whole(self, seconds, min_cost)
+        calls.append(out is not None)
+        return out
+
+    monkeypatch.setattr(firstorder._Run, "_whole_lp", spy)
+    plan = economy.plan(solver="fast", time_limit=120)
+    assert calls and calls[0], calls
+    pb = economy.problem()
+    d = pb.y - pb.ymin
+    m = pb.m
+    ref = linprog(np.r_[np.zeros(m), -1.0],
+                  A_ub=sp.vstack([sp.hstack([-pb.M, sp.csc_array(d.reshape(-1, 1))]),
+                                  sp.hstack([pb.R, sp.csc_array((pb.k, 1))])]),
+                  b_ub=np.r_[-pb.ymin, pb.b], method="highs",
+                  bounds=[(0, c if np.isfinite(c) else None) for c in pb.cap] + [(None, None)],
+                  options={"primal_feasibility_tolerance": 1e-10,  # the default 1e-7 is
+                           "dual_feasibility_tolerance": 1e-10})  # 2e-6 off t* here
+    assert ref.status == 0
+    assert plan.status == "optimal"
+    assert plan.summary["fulfilment"] == pytest.approx(-ref.fun, rel=1e-7)

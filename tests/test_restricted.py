@@ -128,3 +128,50 @@ def test_small_lp_goes_on_with_the_next_method_when_one_stalls(monkeypatch):
     assert methods[:2] == [("ipm", 1), ("simplex", 4)]
     x, _ = out
     assert c @ x == pytest.approx(ref.fun, rel=1e-9)
+
+
+def _substitution_economy():
+    """Two products, A (the need) and B (an input of A): A by a1 (labour 2) or a2 (labour 1),
+    both with 0.1 B; B by b1 (labour 1); 10 of labour, no capacities. t* = 10 / 1.1: every A
+    by a2 at 1.1 labour a unit (a dense NumPy check below)."""
+    M = sp.csc_array(np.array([[1.0, 1.0, 0.0], [-0.1, -0.1, 1.0]]))
+    R = sp.csr_array(np.array([[2.0, 1.0, 1.0]]))
+    tp = np.array([0, 0, 1])
+    return Structure(M, tp, np.ones(3)), R, np.array([10.0]), np.full(3, np.inf)
+
+
+def test_restricted_lp_boxes_in_what_the_lazy_rows_leave_open():
+    """From a plan making all A by a1 (a2 uncertain, a1 carrying A's row) the restricted LP
+    starts with the labour row only: raising a2 "unproduces" a1 (z_a1 < 0) and frees labour
+    without end, and HiGHS says unbounded (a fuzzed economy of 799 products failed so from
+    every PDHG iterate). Boxed in, the first optimum shows a1 negative, its row joins, and
+    the box no longer binds: the exact optimum, with a certificate that holds."""
+    st, R, b, cap = _substitution_economy()
+    ymin, d = np.zeros(2), np.array([1.0, 0.0])
+    # the dense check: all A by a2, B for it by b1, labour 1 + 0.1 per unit of A
+    z_a2 = np.linalg.solve(np.array([[1.0, 0.0], [-0.1, 1.0]]), np.array([1.0, 0.0]))
+    t_ref = 10.0 / (np.array([1.0, 1.0]) @ z_a2)
+    assert t_ref == pytest.approx(10 / 1.1)
+    z = np.array([1.0, 0.0, 0.1])
+    u = np.array([1 / 2.1])
+    p = np.array([1.0, 1 / 2.1])  # a1's prices: p·d = 1
+    out = rx.restricted_finish(st, R, b, cap, ymin, d, z, p, u)
+    assert out is not None, rx.last_reason
+    zo, t, po, uo, vo = out
+    assert t == pytest.approx(t_ref, rel=1e-12)
+    np.testing.assert_allclose(zo, [0.0, t_ref, 0.1 * t_ref], rtol=1e-10, atol=1e-12)
+    cert = fulfilment_certificate(st.M, R, b, cap, d, ymin, zo, po, uo, vo)
+    assert cert.holds(1e-9), cert
+
+
+def test_restricted_lp_declines_when_it_is_no_smaller_than_the_economy():
+    """With most techniques uncertain the dense restricted LP is no smaller than the sparse
+    whole LP: above ``max_share`` it is not built (the first-order route gives the whole LP
+    to HiGHS then)."""
+    st, R, b, cap = _substitution_economy()
+    args = (st, R, b, cap, np.zeros(2), np.array([1.0, 0.0]), np.array([1.0, 0.0, 0.1]),
+            np.array([1.0, 1 / 2.1]), np.array([1 / 2.1]))
+    assert rx.restricted_finish(*args, max_share=0.25) is None
+    assert rx.last_reason.startswith(rx.NOT_SMALLER)
+    assert "1 of 3" in rx.last_reason
+    assert rx.restricted_finish(*args, max_share=0.5) is not None

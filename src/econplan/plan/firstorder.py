@@ -113,6 +113,17 @@ RX_MIN_SECONDS = 5.0
 #: a fuzzed economy of 853 products: an 87 s try, unfinished, from gap 9.2e-7 at t 0.15,
 #: after which PDHG certified 3e-11 within 2 s)
 RX_NEAR = 10.0
+#: after a failed try the next waits for the gap to fall RX_RETRY_GAP-fold, or for the solve's
+#: time to reach RX_RETRY_TIME times what it was when that try ended: PDHG's repaired gap can
+#: stall for good (measured, a fuzzed economy of 799 products: certified 5.24e-4 from 1 s to
+#: the 120 s limit, while a try with 5 s more than the first would have finished exactly), and
+#: with each retry's budget a multiple of the time so far the tries' share stays bounded
+RX_RETRY_GAP = 3.0
+#: a restricted LP holding more than this share of the techniques is no smaller than the
+#: economy: the whole (sparse) LP goes to HiGHS instead, within the same budget
+#: (:meth:`_Run._whole_lp`)
+RX_MAX_SHARE = 0.25
+RX_RETRY_TIME = 2.0
 #: a restricted LP above RX_ROUGH_CELLS (rows × columns, dense) is tried only from an iterate
 #: whose certified gap is at most RX_GOOD_GAP: from rougher ones large LPs are slow and
 #: usually wasted (measured, 2e4 x 2: 2,089 x 2,496 from gap 2.6e-3 unfinished after 85 s;
@@ -198,6 +209,7 @@ class _Run:
         self.infeasible_bound: float | None = None  # a proof that the floors cannot be met
         self._cx_failed_gap = float("inf")  # the gap at the last crossover that failed
         self._rx_failed_gap = float("inf")  # the same for the restricted LP
+        self._rx_failed_at = float("inf")  # seconds into the solve when that try ended
         self._rx_seconds = 0.0  # time of the restricted-LP try in the current check
         # the restricted LP's dense size limit (rows × columns)
         self._rx_cells = float(options.extra.get("restricted_max_cells", 1.5e7))
@@ -303,8 +315,7 @@ class _Run:
                     self._cx_failed_gap = abs(cert.duality_gap)
             if (not self._holds(cert)
                     and RX_NEAR * self._gap_tol(cert) < abs(cert.duality_gap) <= 1e-2
-                    and abs(cert.duality_gap) <= self._rx_failed_gap / 3
-                    and self.opt.extra.get("restricted", True)):
+                    and self._rx_due(cert)):
                 z, p, u, v, cert = self._restricted(x, y, z, p, u, v, cert)
             if self._proves_infeasible(cert):
                 return True
@@ -541,6 +552,14 @@ class _Run:
             return None
         return z, lam, vr.choice
 
+    def _rx_due(self, cert) -> bool:
+        """May a restricted-LP try start from this certificate? Only when none failed yet, or
+        the gap has fallen :data:`RX_RETRY_GAP`-fold since, or the solve has run
+        :data:`RX_RETRY_TIME` times as long as it had when that try ended."""
+        return bool(self.opt.extra.get("restricted", True)) and (
+            abs(cert.duality_gap) <= self._rx_failed_gap / RX_RETRY_GAP
+            or time.perf_counter() - self.t0 >= RX_RETRY_TIME * self._rx_failed_at)
+
     def _restricted(self, x, y, z, p, u, v, cert, min_cost: bool = False):
         """Try the exact finish of :mod:`econplan.plan.restricted` from PDHG's iterate
         (``x`` activities, possibly with t appended; ``y`` duals); keep it when its
@@ -570,14 +589,16 @@ class _Run:
                 budget = min(budget, max(RX_ROUGH_MIN_SECONDS, time.perf_counter() - self.t0))
             out = rx.restricted_finish(self.st, self.R, pb.b, pb.cap, ymin, d, x[:m],
                                        y[:n], y[n:], time_limit=budget,
-                                       max_cells=cells, cost=cost)
+                                       max_cells=cells, cost=cost, max_share=RX_MAX_SHARE)
+            if out is None and rx.last_reason.startswith(rx.NOT_SMALLER):
+                out = self._whole_lp(budget - (time.perf_counter() - t0), min_cost)
         except (ArithmeticError, ValueError, IndexError, RuntimeError, EconplanError) as exc:
             out, rx.last_reason = None, f"{type(exc).__name__}: {exc}"
         self._rx_seconds = time.perf_counter() - t0
         if out is None:
             self._say(f"restricted LP: no optimum ({rx.last_reason}; {rx.last_size[0]} × "
                       f"{rx.last_size[1]}; {self._rx_seconds:.1f} s)")
-            self._rx_failed_gap = abs(cert.duality_gap)
+            self._rx_failed(cert)
             return z, p, u, v, cert
         zr, _ = repair_primal(self.st, self.R, pb.b, pb.cap, ymin, d, out[0], out[1])
         if min_cost:
@@ -591,8 +612,41 @@ class _Run:
         if _better(cr, cert, self.tol) and cr.dual_residual <= self.tol:
             self.crossed = True
             return (zr, *out[2:], cr)
-        self._rx_failed_gap = abs(cert.duality_gap)
+        self._rx_failed(cert)
         return z, p, u, v, cert
+
+    def _whole_lp(self, seconds: float, min_cost: bool):
+        """HiGHS on the whole LP (stage 1's, or min-labour's with ``min_cost``) within
+        ``seconds``, for when the restricted LP would hold most techniques: then it is no
+        smaller than the economy, only dense (measured, fuzzed economies of 750-800
+        products: 1,087-1,099 of 1,879-1,981 techniques uncertain, 634-658 dense rows,
+        4.8-9.4 s in HiGHS, against 0.2 s for the sparse whole LP). Returns what
+        :func:`econplan.plan.restricted.restricted_finish` returns, or None (reason in
+        its ``last_reason``)."""
+        from . import restricted as rx
+        from .exact import cost_duals, stage1_duals
+        from .formulation import stage1
+        from .highs import HighsSolver
+
+        pb = self.pb
+        extra = {**self.opt.extra, "deadline": time.perf_counter() + max(seconds, 1.0)}
+        opt = dataclasses.replace(self.opt, warm_start=None, extra=extra)
+        lp = stage2(pb, 1.0, exact_targets=True) if min_cost else stage1(pb)[0]
+        status, x, y = HighsSolver().solve_lp(lp, opt)
+        if status != Status.OPTIMAL:
+            rx.last_reason = f"{rx.last_reason}; the whole LP by HiGHS: {status.value}"
+            return None
+        rx.last_size = (lp.A.shape[1], lp.A.shape[0])
+        z = np.clip(x[:pb.m], 0.0, pb.cap)
+        if min_cost:
+            duals = cost_duals(pb, lp, y)
+            return (z, 0.0, duals["price"], duals["resource_price"],
+                    duals["capacity_price"])
+        return (z, *stage1_duals(pb, lp, x, y))
+
+    def _rx_failed(self, cert) -> None:
+        self._rx_failed_gap = abs(cert.duality_gap)
+        self._rx_failed_at = time.perf_counter() - self.t0
 
     def _proves_infeasible(self, cert) -> bool:
         """True (and ``infeasible_bound`` set) when the certificate's duals are feasible and
@@ -823,8 +877,7 @@ class _Run:
             self._say(f"min-labour: cost {cert.achieved:.12g}, bound {cert.bound:.12g}, gap "
                       f"{cert.duality_gap:.2e}, primal {cert.primal_residual:.1e}")
             if (not cert.holds(self.tol) and abs(cert.duality_gap) <= 1e-2
-                    and abs(cert.duality_gap) <= self._rx_failed_gap / 3
-                    and self.opt.extra.get("restricted", True)):
+                    and self._rx_due(cert)):
                 z, qp, u, v, cert = self._restricted(x, yv, z, qp, u, v, cert,
                                                      min_cost=True)
             if not best or _better(cert, best[0][4], self.tol):

@@ -52,6 +52,8 @@ from .repair import leontief_solve as _solve
 
 __all__ = ["restricted_finish"]
 
+#: the reason given when the uncertain techniques are more than ``max_share`` of all
+NOT_SMALLER = "restricted LP not smaller than the economy"
 #: why the last call returned None (diagnostics)
 last_reason = ""
 #: (columns, rows) of the last call's restricted LP when it ended (diagnostics)
@@ -156,10 +158,12 @@ def restricted_finish(
     rounds: int = 20,
     time_limit: float = float("inf"),
     cost: np.ndarray | None = None,
+    max_share: float = 1.0,
 ) -> tuple[np.ndarray, float, np.ndarray, np.ndarray, np.ndarray] | None:
     """Exact ``(z, t, p, u, v)`` of stage 1 from an approximate solution (module docstring),
     or None (reason in ``last_reason``). ``z`` activities, ``p``, ``u`` duals (any scale of
-    p·d > 0). ``max_cells`` bounds the restricted LP's dense size (rows × columns).
+    p·d > 0). ``max_cells`` bounds the restricted LP's dense size (rows × columns); with more
+    than ``max_share`` of the techniques uncertain it is not tried (reason :data:`NOT_SMALLER`).
 
     With ``cost`` (k,: resource weights, the min-labour objective) the LP is instead
     ``min cost·R z`` subject to ``M z ≥ ymin`` (pass the targets as ``ymin`` and ``d = 0``),
@@ -208,6 +212,8 @@ def restricted_finish(
     U |= ~isJ & near[tp]
     at_cap = ~isJ & ~U & capped & (profit > 0)
     S = np.flatnonzero(room[J] < 1e-2)  # J rows in the LP from the start
+    if U.sum() > max_share * m:
+        return _fail(f"{NOT_SMALLER}: {U.sum()} of {m} techniques uncertain")
     if (1 + U.sum()) * (k + len(S)) > max_cells:
         return _fail(f"restricted LP too large: {U.sum()} uncertain techniques, {len(S)} rows")
     oJ, capJ = o[J], cap[J]
@@ -240,12 +246,15 @@ def restricted_finish(
     lp.add_rows(np.full(k, -inf), b - res_c, np.column_stack([rho.T @ d, res_rows]))
     lp.add_rows(-(Lrows.T @ b0), np.where(capped[J[S]], capJ[S], inf) - Lrows.T @ b0,
                 np.column_stack([Lrows.T @ d, row_block(Lrows, Uix, None)]))
+    box = _Box(made, o, tp, z, box_t=cost is None)
     for _ in range(rounds):
-        for _ in range(30):  # lazy rows
+        for _ in range(30 + BOX_GROWTHS):  # lazy rows (and growing the box, if any)
             if time.perf_counter() - start > time_limit:
                 return _fail("time limit")
             last_size = (lp.ncol, lp.nrow)
             out, why = lp.solve(time_limit - (time.perf_counter() - start))
+            if out is None and "nbounded" in why and box.grow(lp, Uix, capped):
+                continue  # the lazy rows not there yet let the LP run off: box it in
             if out is None:
                 return _fail(f"restricted LP {why}")
             theta, row_dual = out
@@ -256,6 +265,10 @@ def restricted_finish(
             viol = (zJ < -tol) | (capped[J] & (zJ > capJ + tol))
             viol[S] = False
             if not viol.any():
+                if box.binds(theta) and not box.grow(lp, Uix, capped):
+                    return _fail("restricted LP unbounded within its rows")
+                if box.binds(theta):
+                    continue
                 break
             new = np.flatnonzero(viol)
             if (1 + len(Uix)) * (k + len(S) + len(new)) > max_cells:
@@ -300,12 +313,75 @@ def restricted_finish(
                                                   np.zeros((len(S), len(new_cols)))]))
         lp.add_cols(ceff @ block[:k], np.zeros(len(new_cols)),
                     np.where(capped[new_cols], cap[new_cols], inf), block)
+        box.apply(lp, Uix, capped)
         # the row bounds depend on the base b0 (an entering capped technique left its cap)
         res_c = rho.T @ b0 + R @ zF
         lo = np.r_[np.full(k, -inf), -(Lrows.T @ b0)]
         hi = np.r_[b - res_c, np.where(capped[J[S]], capJ[S], inf) - Lrows.T @ b0]
         lp.h.changeRowsBounds(len(lo), np.arange(len(lo), dtype=np.int32), lo, hi)
     return _fail(f"no optimum after {rounds} rounds")
+
+
+#: how often the artificial box (:class:`_Box`) may grow a hundredfold
+BOX_GROWTHS = 4
+#: the box's first size, in multiples of each column's natural scale
+BOX_SIZE = 1e2
+
+
+class _Box:
+    """Artificial bounds for an LP that the lazy J rows have not closed yet.
+
+    The restricted LP starts with the J rows near a bound only; the others join when the
+    forward solve shows them violated. Before they are there, moving an uncertain technique
+    can "unproduce" a J technique's product (z_J < 0) and free resources without end, and
+    HiGHS answers Unbounded, with no point to check rows against (measured: a fuzzed economy
+    of 799 products, 1,087 × 41, from every PDHG iterate). So such an LP is boxed in — t
+    within ``±BOX_SIZE`` (max t only), an uncapped U technique within BOX_SIZE times the
+    activity that would make its product's present output — the lazy rows are found at the
+    boxed optimum, and the box grows a hundredfold while it still binds there (at most
+    BOX_GROWTHS times). A box that binds at no column is not a constraint at the optimum (the
+    LP is convex), so the restricted optimum, its duals and the certificate are the unboxed
+    LP's."""
+
+    def __init__(self, made: np.ndarray, o: np.ndarray, tp: np.ndarray, z: np.ndarray,
+                 box_t: bool) -> None:
+        self.scale = np.maximum(np.maximum(z, 0.0), made[tp] / o)  # per technique
+        self.fallback = max(float(self.scale.max(initial=0.0)), 1.0)
+        self.box_t = box_t
+        self.size = 0.0  # no box yet
+        self.cols = np.zeros(0, dtype=np.int32)  # LP columns boxed
+        self.lo = self.hi = np.zeros(0)
+        self.growths = 0
+
+    def grow(self, lp: _SmallLp, Uix: np.ndarray, capped: np.ndarray) -> bool:
+        """Box the LP in (first call) or grow the box; False when it may grow no more."""
+        if self.growths >= BOX_GROWTHS:
+            return False
+        self.size = BOX_SIZE if self.size == 0.0 else self.size * 100.0
+        self.growths += 1
+        self.apply(lp, Uix, capped)
+        return True
+
+    def apply(self, lp: _SmallLp, Uix: np.ndarray, capped: np.ndarray) -> None:
+        """Set the box's bounds on the LP's columns now (columns may have joined)."""
+        if self.size == 0.0:
+            return
+        free = np.flatnonzero(~capped[Uix])
+        scale = self.scale[Uix[free]]
+        scale = np.where(scale > 0, scale, self.fallback)
+        t_col = [0] if self.box_t else []
+        self.cols = np.r_[t_col, 1 + free].astype(np.int32)
+        self.lo = np.r_[[-self.size] * len(t_col), np.zeros(len(free))]
+        self.hi = np.r_[[self.size] * len(t_col), self.size * scale]
+        lp.h.changeColsBounds(len(self.cols), self.cols, self.lo, self.hi)
+
+    def binds(self, theta: np.ndarray) -> bool:
+        """Does the boxed optimum sit at a box bound (relative 1e-9)?"""
+        if self.size == 0.0:
+            return False
+        x = theta[self.cols]
+        tol = 1e-9 * np.maximum(np.abs(self.hi), 1.0)
+        return bool(((x >= self.hi - tol) | (x <= self.lo + tol) & (self.lo < 0)).any())
 
 
 def _fail(reason: str) -> None:
