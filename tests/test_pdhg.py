@@ -129,34 +129,6 @@ def test_stage_two_not_proven_is_not_optimal(monkeypatch):
     assert r.t == pytest.approx(t_ref, rel=1e-6)
 
 
-def test_stage_two_gets_half_the_time_left_under_a_limit(monkeypatch):
-    """Under a time limit the first-order stage 2 gets at least STAGE2_LEFT_SHARE of the time
-    left, whatever stage 1 took: a fast stage 1 left a 5 s stage 2 and a plan ending
-    time_limit after 9.5 s of 120 (a fuzzed economy whose stage 2 HiGHS could not finish).
-    Without a limit it keeps STAGE2_SHARE times stage 1's time."""
-    from econplan.plan import firstorder
-
-    g = generate_arrays(200, 2, seed=5, capacities=True, floors=True)
-    pb = dataclasses.replace(g.problem(), cost=np.array([1.0, 0.0, 0.5]))
-    monkeypatch.setattr(firstorder, "TRY_HIGHS_STAGE2_UNTIL", 0)
-    limits: list[float] = []
-    real = firstorder._Run.min_labour
-
-    def record(self):
-        if self.primal_fix is not None:  # stage 2's run
-            limits.append(self.opt.time_limit)
-        return real(self)
-
-    monkeypatch.setattr(firstorder._Run, "min_labour", record)
-    r = PdhgSolver().solve(pb, SolverOptions(time_limit=400.0))
-    assert r.status == Status.OPTIMAL
-    assert limits and limits[0] >= firstorder.STAGE2_LEFT_SHARE * (400.0 - r.seconds)
-    limits.clear()
-    r = PdhgSolver().solve(pb, SolverOptions())
-    assert limits and limits[0] <= max(firstorder.STAGE2_MIN_SECONDS,
-                                       firstorder.STAGE2_SHARE * r.seconds)
-
-
 def test_warm_start_after_needs_change():
     g = generate_arrays(300, 2, seed=7, capacities=True, floors=True)
     pb = g.problem()

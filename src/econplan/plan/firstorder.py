@@ -28,8 +28,7 @@ approximate answer into a certified one with :mod:`econplan.plan.repair`:
    ``TRY_HIGHS_STAGE2_UNTIL`` techniques), else min-labour's certified route with the
    targets pinned at t₁, its iterates repaired and mixed with stage 1's plan so that every
    one is a plan; kept only if cheaper; its duals are then the plan's valuations. A stage 2
-   that is not certified in its time (STAGE2_SHARE × stage 1's, at least STAGE2_LEFT_SHARE
-   of the time left under a time limit) ends with status
+   that is not certified in its time (STAGE2_SHARE × stage 1's) ends with status
    ``time_limit``: t* is proven, the least cost is not, and the message gives both numbers.
 
 The certificate written with the plan is the stage-1 duals' (p, u, v) against the activities
@@ -80,10 +79,6 @@ STAGE2_SLACK = 1e-7
 #: t* is proven then, the least resource cost is not.
 STAGE2_MIN_SECONDS = 5.0
 STAGE2_SHARE = 2.0
-#: with a time limit, stage 2 gets at least this share of the time left: a fast stage 1
-#: otherwise left a short stage 2 and a plan ending time_limit early (measured, a fuzzed
-#: economy: time_limit after 9.5 s of 120, its stage 2 unproven after HiGHS's failed)
-STAGE2_LEFT_SHARE = 0.5
 #: Up to this many techniques stage 2 is HiGHS's simplex (where HiGHS is the default planner
 #: anyway: plan/__init__.RACE_ABOVE).
 EXACT_STAGE2_UNTIL = 2_000
@@ -732,9 +727,7 @@ class _Run:
         ``(z, stage-1 certificate of z, price, resource price, capacity price, min-cost
         certificate)`` or None when no plan came back."""
         pb, d = self.pb, self.d
-        budget = max(STAGE2_MIN_SECONDS, STAGE2_SHARE * self._stage1_seconds,
-                     STAGE2_LEFT_SHARE * self._left() if np.isfinite(self.opt.time_limit)
-                     else 0.0)  # (without a user's limit the route's own 900 s is not his)
+        budget = max(STAGE2_MIN_SECONDS, STAGE2_SHARE * self._stage1_seconds)
         if pb.m <= TRY_HIGHS_STAGE2_UNTIL:
             t_try = time.perf_counter()
             exact = self._stage2_highs(
