@@ -119,11 +119,11 @@ RX_NEAR = 10.0
 #: the 120 s limit, while a try with 5 s more than the first would have finished exactly), and
 #: with each retry's budget a multiple of the time so far the tries' share stays bounded
 RX_RETRY_GAP = 3.0
+RX_RETRY_TIME = 2.0
 #: a restricted LP holding more than this share of the techniques is no smaller than the
 #: economy: the whole (sparse) LP goes to HiGHS instead, within the same budget
 #: (:meth:`_Run._whole_lp`)
 RX_MAX_SHARE = 0.25
-RX_RETRY_TIME = 2.0
 #: a restricted LP above RX_ROUGH_CELLS (rows × columns, dense) is tried only from an iterate
 #: whose certified gap is at most RX_GOOD_GAP: from rougher ones large LPs are slow and
 #: usually wasted (measured, 2e4 x 2: 2,089 x 2,496 from gap 2.6e-3 unfinished after 85 s;

@@ -381,7 +381,9 @@ class _Box:
             return False
         x = theta[self.cols]
         tol = 1e-9 * np.maximum(np.abs(self.hi), 1.0)
-        return bool(((x >= self.hi - tol) | (x <= self.lo + tol) & (self.lo < 0)).any())
+        at_hi = x >= self.hi - tol
+        at_lo = (self.lo < 0) & (x <= self.lo + tol)  # (U's lower bound 0 is its own)
+        return bool((at_hi | at_lo).any())
 
 
 def _fail(reason: str) -> None:
