@@ -115,6 +115,8 @@ class HighsSolver(ExactSolver):
     #: (the driver's :meth:`ExactSolver._harmony`) start cold
     capabilities = frozenset(ExactSolver.capabilities
                              | {Capability.WARM_START, Capability.HARMONY})
+    #: the unscaled simplex alone (``scale`` given: solve_lp tries no scaled or IPM retry)
+    plain_options = {"scale": 0}
 
     def version(self) -> str:
         return f"highspy {_pkg_version('highspy')}"
