@@ -29,14 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import numpy as np  # noqa: E402
 
 from econplan import Economy  # noqa: E402
-from econplan.testing import random_economy  # noqa: E402
-
-
-def odd_economy(seed: int, n: int) -> Economy:
-    """An economy of ``n`` products drawn from ``seed`` (module docstring for its shape)."""
-    return random_economy(seed, n, techniques=(1, 5), capacity_shares=(0.1, 0.3, 0.6),
-                          max_inputs=11, floor_shares=(0.0, 0.0, 0.02, 0.05),
-                          available=(1.0, 4.0), available_per_product=40.0)
+from econplan.testing import odd_economy  # noqa: E402
 
 
 def within_reach(economy: Economy, share: float = 0.97) -> Economy | None:

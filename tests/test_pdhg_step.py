@@ -218,11 +218,9 @@ def test_the_whole_lp_goes_to_highs_when_the_restricted_lp_is_no_smaller(monkeyp
     is optimal at SciPy's HiGHS t* (the dense restricted LP, boxed, took 5 s there; the whole
     LP 0.1 s)."""
     from econplan.plan import firstorder
-    from econplan.testing import random_economy
+    from econplan.testing import odd_economy
 
-    economy = random_economy(113, 748, techniques=(1, 5), capacity_shares=(0.1, 0.3, 0.6),
-                             max_inputs=11, floor_shares=(0.0, 0.0, 0.02, 0.05),
-                             available=(1.0, 4.0), available_per_product=40.0)
+    economy = odd_economy(113, 748)
     calls: list[bool] = []
     whole = firstorder._Run._whole_lp
 

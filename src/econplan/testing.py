@@ -17,7 +17,7 @@ import pandas as pd
 
 from .model import Economy
 
-__all__ = ["random_economy"]
+__all__ = ["odd_economy", "random_economy"]
 
 
 def random_economy(
@@ -93,3 +93,12 @@ def random_economy(
         "needs": pd.DataFrame(needs),
     }
     return Economy.from_tables({"name": f"random {seed}", "period": "p"}, tables)
+
+
+def odd_economy(seed: int, n: int) -> Economy:
+    """The differential fuzzer's economies (bench/fuzz_odd.py): ``n`` products with 1–4
+    techniques each, up to 11 inputs a technique, a tenth to 60 % of the techniques capped,
+    floors on some needs, resources scaled with n."""
+    return random_economy(seed, n, techniques=(1, 5), capacity_shares=(0.1, 0.3, 0.6),
+                          max_inputs=11, floor_shares=(0.0, 0.0, 0.02, 0.05),
+                          available=(1.0, 4.0), available_per_product=40.0)

@@ -141,11 +141,11 @@ class ExactSolver(ABC):
         # wider slack is cheaper than a slower method (measured, HiGHS on a fuzzed economy of
         # 799 products: "unknown" unscaled at 1e-9 and 1e-8, optimal at 1e-7 in 0.2 s, where
         # the scaled and IPM retries at 1e-9 and 1e-8 had taken 29 s, all "unknown" too)
-        for plain in (True, False) if self.plain_options else (False,):
-            opts = options
-            if plain:
-                opts = dataclasses.replace(options, extra={**options.extra,
-                                                           **self.plain_options})
+        passes = [options]
+        if self.plain_options:
+            passes.insert(0, dataclasses.replace(
+                options, extra={**options.extra, **self.plain_options}))
+        for opts in passes:
             for slack in slacks:
                 lp2 = stage2(pb, t * (1 - slack) if t > 0 else 0.0)
                 status, z, y2 = self.solve_lp(lp2, opts)

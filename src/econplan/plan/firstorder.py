@@ -586,7 +586,7 @@ class _Run:
             cells = self._rx_cells if good else min(self._rx_cells, RX_ROUGH_CELLS)
             if not good and not min_cost:  # (min-labour's first try, from the labour-cheapest
                 # plan before any PDHG iteration, is often its exact finish: measured 1,500 x 2)
-                budget = min(budget, max(RX_ROUGH_MIN_SECONDS, time.perf_counter() - self.t0))
+                budget = min(budget, max(RX_ROUGH_MIN_SECONDS, spent))
             out = rx.restricted_finish(self.st, self.R, pb.b, pb.cap, ymin, d, x[:m],
                                        y[:n], y[n:], time_limit=budget,
                                        max_cells=cells, cost=cost, max_share=RX_MAX_SHARE)

@@ -98,6 +98,11 @@ class _SmallLp:
                        A.indptr[:-1].astype(np.int32), A.indices.astype(np.int32), A.data)
         self.nrow += len(lo)
 
+    def unbounded(self) -> bool:
+        """Did the last solve end unbounded (or "infeasible or unbounded")?"""
+        return self.h.getModelStatus() in (self.hs.HighsModelStatus.kUnbounded,
+                                           self.hs.HighsModelStatus.kUnboundedOrInfeasible)
+
     def solve(self, seconds: float = float("inf")):
         """Solve within ``seconds``; returns ``((θ, row duals), "")`` or ``(None, why)``.
 
@@ -253,7 +258,7 @@ def restricted_finish(
                 return _fail("time limit")
             last_size = (lp.ncol, lp.nrow)
             out, why = lp.solve(time_limit - (time.perf_counter() - start))
-            if out is None and "nbounded" in why and box.grow(lp, Uix, capped):
+            if out is None and lp.unbounded() and box.grow(lp, Uix, capped):
                 continue  # the lazy rows not there yet let the LP run off: box it in
             if out is None:
                 return _fail(f"restricted LP {why}")
@@ -265,11 +270,11 @@ def restricted_finish(
             viol = (zJ < -tol) | (capped[J] & (zJ > capJ + tol))
             viol[S] = False
             if not viol.any():
-                if box.binds(theta) and not box.grow(lp, Uix, capped):
+                if not box.binds(theta):
+                    break
+                if not box.grow(lp, Uix, capped):
                     return _fail("restricted LP unbounded within its rows")
-                if box.binds(theta):
-                    continue
-                break
+                continue
             new = np.flatnonzero(viol)
             if (1 + len(Uix)) * (k + len(S) + len(new)) > max_cells:
                 return _fail("restricted LP too large (rows)")
@@ -348,23 +353,25 @@ class _Box:
         self.scale = np.maximum(np.maximum(z, 0.0), made[tp] / o)  # per technique
         self.fallback = max(float(self.scale.max(initial=0.0)), 1.0)
         self.box_t = box_t
-        self.size = 0.0  # no box yet
         self.cols = np.zeros(0, dtype=np.int32)  # LP columns boxed
         self.lo = self.hi = np.zeros(0)
-        self.growths = 0
+        self.growths = 0  # 0: no box yet
+
+    @property
+    def size(self) -> float:
+        return BOX_SIZE * 100.0 ** (self.growths - 1) if self.growths else 0.0
 
     def grow(self, lp: _SmallLp, Uix: np.ndarray, capped: np.ndarray) -> bool:
         """Box the LP in (first call) or grow the box; False when it may grow no more."""
         if self.growths >= BOX_GROWTHS:
             return False
-        self.size = BOX_SIZE if self.size == 0.0 else self.size * 100.0
         self.growths += 1
         self.apply(lp, Uix, capped)
         return True
 
     def apply(self, lp: _SmallLp, Uix: np.ndarray, capped: np.ndarray) -> None:
         """Set the box's bounds on the LP's columns now (columns may have joined)."""
-        if self.size == 0.0:
+        if not self.growths:
             return
         free = np.flatnonzero(~capped[Uix])
         scale = self.scale[Uix[free]]
@@ -377,7 +384,7 @@ class _Box:
 
     def binds(self, theta: np.ndarray) -> bool:
         """Does the boxed optimum sit at a box bound (relative 1e-9)?"""
-        if self.size == 0.0:
+        if not self.growths:
             return False
         x = theta[self.cols]
         tol = 1e-9 * np.maximum(np.abs(self.hi), 1.0)
