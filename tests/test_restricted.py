@@ -175,3 +175,40 @@ def test_restricted_lp_declines_when_it_is_no_smaller_than_the_economy():
     assert rx.last_reason.startswith(rx.NOT_SMALLER)
     assert "1 of 3" in rx.last_reason
     assert rx.restricted_finish(*args, max_share=0.5) is not None
+
+
+def test_min_cost_restricted_lp_lets_the_targets_fall_short_until_what_they_need_joins():
+    """Stage 2's restricted LPs (min-cost form, targets pinned at t*) were *infeasible* from
+    every iterate on fuzzed economies of 7,000-11,000 products: a technique the targets need
+    was held at 0. With ``elastic`` the targets may fall short at a penalty, the duals of
+    that LP price the held technique in, and the optimum meets the targets exactly.
+
+    A (target 1.5) by a1 (capacity 1, labour 1) or a2 (0.1 labour and 1 B a unit); B by b1
+    (labour 1). From a plan making A by a1 alone, priced at a1's cost, a2 runs at a loss and
+    is held at 0; a1 would have to make 1.5. The least labour: a1 at capacity, a2 the rest
+    (1 + 0.5 · 1.1 = 1.55), checked against SciPy's HiGHS on the whole LP."""
+    from scipy.optimize import linprog
+
+    from econplan.plan.certificate import min_cost_certificate
+
+    M = sp.csc_array(np.array([[1.0, 1.0, 0.0], [0.0, -1.0, 1.0]]))
+    R = sp.csr_array(np.array([[1.0, 0.1, 1.0]]))
+    st = Structure(M, np.array([0, 0, 1]), np.ones(3))
+    b, cap, y = np.array([100.0]), np.array([1.0, np.inf, np.inf]), np.array([1.5, 0.0])
+    cost = np.array([1.0])
+    c = R.T @ cost
+    ref = linprog(c, A_ub=np.vstack([-M.toarray(), R.toarray()]), b_ub=np.r_[-y, b],
+                  bounds=[(0, 1.0), (0, None), (0, None)], method="highs")
+    assert ref.status == 0 and ref.fun == pytest.approx(1.55, rel=1e-12)
+    args = (st, R, b, cap, y, np.zeros(2), np.array([0.5, 0.0, 0.0]), np.array([1.0, 1.0]),
+            np.zeros(1))
+    assert rx.restricted_finish(*args, cost=cost) is None
+    assert "Infeasible" in rx.last_reason
+    args = (st, R, b, cap, y, y, *args[6:])  # the shortfall's direction: the targets
+    out = rx.restricted_finish(*args, cost=cost, elastic=10.0)
+    assert out is not None, rx.last_reason
+    z, _, q, u, v = out
+    np.testing.assert_allclose(z, ref.x, rtol=1e-10, atol=1e-12)
+    cert = min_cost_certificate(M, R, b, cap, y, c, z, q, u, v)
+    assert cert.holds(1e-9), cert
+    assert cert.achieved == pytest.approx(ref.fun, rel=1e-12)
