@@ -108,15 +108,26 @@ def test_stage_two_not_proven_is_not_optimal(monkeypatch):
     """Where stage 2 (least resource cost at t*) is not certified in its time, the plan is
     not called optimal: status time_limit, t* still certified (HiGHS's), the message giving
     the kept plan's cost. Forced two ways on the same economy: the first-order stage 2 with
-    almost no time, and a stage 2 that returns nothing."""
+    almost no time and no restricted LP, and a stage 2 that returns nothing."""
     from econplan.plan import firstorder
 
     g = generate_arrays(200, 2, seed=5, capacities=True, floors=True)
     pb = dataclasses.replace(g.problem(), cost=np.array([1.0, 0.0, 0.5]))
     t_ref = reference_t(pb)
+    monkeypatch.setattr(firstorder, "EXACT_STAGE2_UNTIL", 0)
     monkeypatch.setattr(firstorder, "TRY_HIGHS_STAGE2_UNTIL", 0)
     monkeypatch.setattr(firstorder, "STAGE2_MIN_SECONDS", 0.05)
     monkeypatch.setattr(firstorder, "STAGE2_SHARE", 0.0)
+    monkeypatch.setattr(firstorder, "STAGE2_LEFT_SHARE", 0.0)
+    restricted = firstorder._Run._restricted
+
+    def stage1_only(self, x, y, z, p, u, v, cert, min_cost=False):
+        # the elastic restricted LP finishes this stage 2 within the second it always gets
+        if min_cost:
+            return z, p, u, v, cert
+        return restricted(self, x, y, z, p, u, v, cert)
+
+    monkeypatch.setattr(firstorder._Run, "_restricted", stage1_only)
     r = PdhgSolver().solve(pb, SolverOptions())
     assert r.status == Status.TIME_LIMIT, r.message
     assert "stage 2" in r.message and "certified" in r.message

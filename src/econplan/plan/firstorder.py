@@ -25,11 +25,14 @@ approximate answer into a certified one with :mod:`econplan.plan.repair`:
 2. **Stage 2** ``min c·z`` at ``t ≥ t₁(1 − 1e-7)`` (t₁: the fulfilment stage 1's plan
    achieves). Skipped, with proof, when the cost is one resource that binds in stage 1
    (:meth:`_Run._stage2_shortcut`); otherwise HiGHS's simplex (up to
-   ``TRY_HIGHS_STAGE2_UNTIL`` techniques), else min-labour's certified route with the
+   ``EXACT_STAGE2_UNTIL`` techniques), else min-labour's certified route with the
    targets pinned at t₁, its iterates repaired and mixed with stage 1's plan so that every
-   one is a plan; kept only if cheaper; its duals are then the plan's valuations. A stage 2
-   that is not certified in its time (STAGE2_SHARE × stage 1's) ends with status
-   ``time_limit``: t* is proven, the least cost is not, and the message gives both numbers.
+   one is a plan, its restricted LPs elastic (the targets may fall short at a penalty), then
+   HiGHS where that did not certify (up to ``TRY_HIGHS_STAGE2_UNTIL`` techniques); kept only
+   if cheaper; its duals are then the plan's valuations. A stage 2 that is not certified in
+   its time (the longest of STAGE2_MIN_SECONDS, STAGE2_SHARE × stage 1's, STAGE2_LEFT_SHARE
+   of the time left) ends with status ``time_limit``: t* is proven, the least cost is not,
+   and the message gives both numbers.
 
 The certificate written with the plan is the stage-1 duals' (p, u, v) against the activities
 finally written, recomputed by :mod:`econplan.plan.certificate`; this backend never reports a
@@ -87,11 +90,11 @@ STAGE2_LEFT_SHARE = 0.1
 #: Up to this many techniques stage 2 is HiGHS's simplex (where HiGHS is the default planner
 #: anyway: plan/__init__.RACE_ABOVE).
 EXACT_STAGE2_UNTIL = 2_000
-#: Up to this many techniques HiGHS tries stage 2 first within stage 2's time budget; the
-#: first-order route follows only if it does not finish (a session-13 fuzzer found the
-#: first-order stage 2 keeping plans with 1.7-4.3x the least labour at 2,200 techniques, which
-#: HiGHS planned exactly in seconds). Above it HiGHS's factorisations are hopeless (1e4 × 2:
-#: over 10 minutes).
+#: Up to this many techniques HiGHS tries stage 2 when the first-order route (given as long
+#: as stage 1 took) did not certify it, within what is left of stage 2's budget (a session-13
+#: fuzzer found the first-order stage 2 keeping plans with 1.7-4.3x the least labour at 2,200
+#: techniques, which HiGHS planned exactly in seconds; until session 22 HiGHS went first).
+#: Above it HiGHS's factorisations are hopeless (1e4 × 2: over 10 minutes).
 TRY_HIGHS_STAGE2_UNTIL = 10_000
 #: the unboundedness check (an LP on the resource-free, uncapped techniques) is skipped above
 #: this many such techniques
@@ -730,32 +733,48 @@ class _Run:
     # -- stage 2 -------------------------------------------------------------------------------
     def stage2(self, z1: np.ndarray, t1: float, p_u_v: tuple):
         """Least resource cost at ``t ≥ t_lo``: HiGHS's simplex up to
-        :data:`EXACT_STAGE2_UNTIL` techniques, HiGHS within the budget up to
-        :data:`TRY_HIGHS_STAGE2_UNTIL`; else (and above) min-labour's LP with the targets
-        ``ymin + t_lo d`` (``t_lo = t1(1 − STAGE2_SLACK)``) by the same certified route
-        (labour-cheapest start, PDHG, repairs, restricted LP), so the plan's cost is *proven*
-        within the certificate tolerance of the least, or the message says by how much it may
-        not be (before session 13 stage 2 was an uncertified PDHG run with an iteration budget,
-        whose plan could cost 20 % more than the least while its message quoted PDHG's own
-        3e-3 gap). Returns
+        :data:`EXACT_STAGE2_UNTIL` techniques; above, min-labour's LP with the targets
+        ``ymin + t_lo d`` (``t_lo = t1(1 − STAGE2_SLACK)``) by the certified first-order route
+        (:meth:`_stage2_first_order`), and where that does not certify, HiGHS within what is
+        left of stage 2's budget (up to :data:`TRY_HIGHS_STAGE2_UNTIL` techniques). Returns
         ``(z, stage-1 certificate of z, price, resource price, capacity price, min-cost
         certificate)`` or None when no plan came back."""
-        pb, d = self.pb, self.d
+        pb = self.pb
+        t_start = time.perf_counter()
         budget = max(STAGE2_MIN_SECONDS, STAGE2_SHARE * self._stage1_seconds,
                      STAGE2_LEFT_SHARE * self._left())
-        if pb.m <= TRY_HIGHS_STAGE2_UNTIL:
-            t_try = time.perf_counter()
-            exact = self._stage2_highs(
-                t1, p_u_v, None if pb.m <= EXACT_STAGE2_UNTIL else budget)
+        if pb.m <= EXACT_STAGE2_UNTIL:
+            exact = self._stage2_highs(t1, p_u_v)
             if exact is not None:
                 return exact
-            budget = max(budget - (time.perf_counter() - t_try), STAGE2_MIN_SECONDS)
+            return self._stage2_first_order(z1, t1, p_u_v, budget)
+        # the first-order route first, for as long as stage 1 took where HiGHS may follow
+        # (session 22, fuzzed economies of 5,234-7,527 techniques: certified in 0.5-2 s in
+        # five of six, where HiGHS first took 3.9-28 s)
+        try_highs = pb.m <= TRY_HIGHS_STAGE2_UNTIL
+        quick = max(STAGE2_MIN_SECONDS, STAGE2_SHARE * self._stage1_seconds)
+        first = self._stage2_first_order(z1, t1, p_u_v, quick if try_highs else budget)
+        if not try_highs or (first is not None and first[1].holds(self.tol)
+                             and first[5].holds(self.tol)):
+            return first
+        spent = time.perf_counter() - t_start
+        exact = self._stage2_highs(t1, p_u_v, max(budget - spent, STAGE2_MIN_SECONDS))
+        return exact if exact is not None else first
+
+    def _stage2_first_order(self, z1: np.ndarray, t1: float, p_u_v: tuple, budget: float):
+        """Stage 2 as min-labour's LP with the targets pinned at ``t_lo`` (labour-cheapest
+        start, PDHG, repairs, the elastic restricted LP) within ``budget`` seconds, so the
+        plan's cost is *proven* within the certificate tolerance of the least, or the message
+        says by how much it may not be (before session 13 stage 2 was an uncertified PDHG run
+        with an iteration budget, whose plan could cost 20 % more than the least while its
+        message quoted PDHG's own 3e-3 gap). Returns what :meth:`stage2` returns."""
+        pb, d = self.pb, self.d
         t_lo = t1 * (1 - STAGE2_SLACK) if t1 > 0 else t1 - STAGE2_SLACK
         pb2 = dataclasses.replace(pb, y=pb.ymin + t_lo * d, ymin=np.zeros(pb.n),
                                   objective=Objective.MIN_LABOUR)
-        # stage 2 gets as long as stage 1 took (at least STAGE2_MIN_SECONDS): its feasible set
-        # is thin (t pinned at t*), where repairs find exhausted products and may not certify;
-        # then the cheaper plan is kept and the message gives the gap proven so far
+        # within its budget: the feasible set is thin (t pinned at t*), where repairs find
+        # exhausted products and may not certify; then the cheaper plan is kept and the
+        # message gives the gap proven so far
         opt2 = dataclasses.replace(self.opt, time_limit=max(min(self._left(), budget), 1.0),
                                    warm_start=None)
         sub = _Run(pb2, opt2, st=self.st)  # the same economy: its structure is built once
@@ -794,8 +813,10 @@ class _Run:
         from .highs import HighsSolver
 
         pb = self.pb
-        limit = self._left() if seconds is None else min(self._left(), seconds)
-        opt = dataclasses.replace(self.opt, time_limit=max(limit, 1.0), warm_start=None)
+        limit = max(self._left() if seconds is None else min(self._left(), seconds), 1.0)
+        # one deadline for all of the back-off's runs (each had the whole limit before)
+        opt = dataclasses.replace(self.opt, time_limit=limit, warm_start=None, extra={
+            **self.opt.extra, "deadline": time.perf_counter() + limit})
         lp2, status, z, y2 = HighsSolver().stage2_backoff(pb, t1, opt)
         if status != Status.OPTIMAL:
             return None
