@@ -69,7 +69,7 @@ def _unit_columns(rows: np.ndarray, scale: np.ndarray, n: int) -> np.ndarray:
 class _SmallLp:
     """The restricted LP in HiGHS, rows and columns added as they are found."""
 
-    def __init__(self, small: float = 1e-9) -> None:
+    def __init__(self) -> None:
         import highspy
 
         from .highs import new_highs
@@ -80,8 +80,6 @@ class _SmallLp:
         self.h.setOptionValue("solver", "ipm")  # dense rows: IPM + crossover (7x simplex)
         self.h.setOptionValue("primal_feasibility_tolerance", 1e-10)
         self.h.setOptionValue("dual_feasibility_tolerance", 1e-10)
-        # HiGHS drops entries below this as it reads them (restricted_finish's ``small``)
-        self.h.setOptionValue("small_matrix_value", small)
         self.ncol = 0
         self.nrow = 0
 
@@ -167,7 +165,6 @@ def restricted_finish(
     cost: np.ndarray | None = None,
     max_share: float = 1.0,
     elastic: float | None = None,
-    small: float = 1e-9,
 ) -> tuple[np.ndarray, float, np.ndarray, np.ndarray, np.ndarray] | None:
     """Exact ``(z, t, p, u, v)`` of stage 1 from an approximate solution (module docstring),
     or None (reason in ``last_reason``). ``z`` activities, ``p``, ``u`` duals (any scale of
@@ -193,16 +190,7 @@ def restricted_finish(
     times) while the optimum, with no technique left to enter, still falls short; a
     shortfall left then is a failure. With ``s = 0`` the LP is the min-cost LP over its
     columns, its duals those of the min-cost LP (the elastic column only adds a dual
-    constraint), so the finish and its certificate are exactly the unpenalised ones.
-
-    ``small``: HiGHS drops the dense rows' entries below it (its default, 1e-9, keeps these
-    LPs sparse: at 1e4 × 2, min-labour's took 36 s with entries to 1e-12 against 15 s). Where
-    the duals are huge (stage 2's rents on its thin set: 1e7) a dropped 4e-10 moves a reduced
-    cost by 4e-3, and the lifted duals, priced with the exact rows, do not match the LP's
-    optimum (a fuzzed economy of 900 products: dual residual 7.6e-7, the "bound" 2.8e-6 above
-    the least cost). So the LP's own columns are priced too: when one disagrees with its
-    place in the LP (between its bounds, or at the bound its profit opposes) the finish starts
-    over once with entries kept to 1e-12."""
+    constraint), so the finish and its certificate are exactly the unpenalised ones."""
     global last_reason, last_size
     start = time.perf_counter()
     last_size = (0, 0)
@@ -222,17 +210,10 @@ def restricted_finish(
         p, u = np.maximum(p, 0.0), np.maximum(u, 0.0)
         ceff = np.asarray(cost, dtype=np.float64)
     profit = st.M.T @ p - R.T @ (u + ceff)
-    absMT, absRT = sp.csr_array(abs(st.M).T), sp.csr_array(abs(R).T)
-
-    def term_size(p: np.ndarray, u: np.ndarray) -> np.ndarray:
-        """Per technique, the size of the terms of its reduced profit ``|p|·|M_j| +
-        |u|·|R_j|``: the scale of its rounding. (Before session 22 the largest price times
-        the column's sum: where rents lift a few prices to 1e7 and the rest are ~1, a
-        technique missing a profit of 3e-3 at zero activity counted as priced out, and the
-        min-cost finish stopped at gap 7e-6 on a fuzzed economy of 10,362 products.)"""
-        return np.maximum(absMT @ np.abs(p) + absRT @ np.abs(u), 1e-300)
-
-    rel = profit / term_size(p, u + ceff)
+    colM = np.asarray(abs(st.M).sum(axis=0)).ravel()
+    colR = np.asarray(abs(R).sum(axis=0)).ravel()
+    rel = profit / np.maximum(p.max(initial=0.0) * colM + (u + ceff).max(initial=0.0) * colR,
+                              1e-300)
     made = np.bincount(tp, weights=z * o, minlength=n)
     share = z * o / np.maximum(made[tp], 1e-300)
     room = np.minimum(share, np.where(capped, (cap - z) / np.where(capped, np.maximum(
@@ -271,7 +252,7 @@ def restricted_finish(
             B = B + extra
         return B
 
-    lp = _SmallLp(small)
+    lp = _SmallLp()
     if cost is None:
         lp.add_cols([-1.0], [-inf], [inf], np.zeros((0, 1)))
     elif elastic is None:  # min-cost: t held at 0
@@ -329,7 +310,9 @@ def restricted_finish(
         if cost is None and not abs(pp @ d - 1.0) <= 1e-6:
             return _fail(f"lifted duals off: p·d = {pp @ d:.6g}")
         prof = st.M.T @ pp - R.T @ (ures + ceff)
-        relp = prof / term_size(pp, ures + ceff)
+        scale = np.maximum(np.abs(pp).max() * colM + np.abs(ures + ceff).max() * colR,
+                           1e-300)
+        relp = prof / scale
         fixed = ~isJ & ~U
         enter = fixed & np.where(at_cap, relp < -1e-11, relp > 1e-11)
         short = elastic is not None and t < -1e-12
@@ -341,13 +324,9 @@ def restricted_finish(
             lp.h.changeColCost(0, float(ceff @ (rho.T @ d)) - elastic)
             continue
         if not enter.any():
-            znew = _current(zF, Uix, theta, J, zJ, capJ)
-            objective = t if cost is None else float(ceff @ (R @ znew))
-            if small > SMALL_EXACT and _disagrees(prof[Uix], relp[Uix], theta[1:], cap[Uix],
-                                                  objective):
-                left = time_limit - (time.perf_counter() - start)
-                return restricted_finish(st, R, b, cap, ymin, d, z, p, u, max_cells, rounds,
-                                         left, cost, max_share, elastic, SMALL_EXACT)
+            znew = zF.copy()
+            znew[Uix] = theta[1:]
+            znew[J] = np.clip(zJ, 0.0, capJ)
             v = np.where(capped, np.maximum(prof, 0.0), 0.0)
             return znew, t, pp, ures, v
         new_cols = np.flatnonzero(enter)
@@ -371,41 +350,6 @@ def restricted_finish(
         hi = np.r_[b - res_c, np.where(capped[J[S]], capJ[S], inf) - Lrows.T @ b0]
         lp.h.changeRowsBounds(len(lo), np.arange(len(lo), dtype=np.int32), lo, hi)
     return _fail(f"no optimum after {rounds} rounds")
-
-
-def _current(zF: np.ndarray, Uix: np.ndarray, theta: np.ndarray, J: np.ndarray,
-             zJ: np.ndarray, capJ: np.ndarray) -> np.ndarray:
-    """The whole plan at the restricted LP's optimum ``theta``."""
-    z = zF.copy()
-    z[Uix] = theta[1:]
-    z[J] = np.clip(zJ, 0.0, capJ)
-    return z
-
-
-#: the smallest entry HiGHS keeps when a restricted LP must be exact (``small``)
-SMALL_EXACT = 1e-12
-
-
-def _disagrees(prof: np.ndarray, rel: np.ndarray, x: np.ndarray, hi: np.ndarray,
-               objective: float) -> bool:
-    """Do the lifted profits ``prof`` (``rel``: relative to each technique's terms) of the
-    LP's own columns contradict their optimal values ``x`` in ``[0, hi]`` by enough to matter
-    to the certificate? They would cost it ``Σ x·loss + (hi − x)·profit`` of gap (relative to
-    ``max(1, |objective|)``), and an uncapped column with a profit is dual infeasible. Small
-    disagreements are the rounding of dropped entries and do not matter (measured at 1e4 × 2,
-    min-labour: 3e-11 of gap and relative profits of 2e-8 on uncapped columns, the certified
-    gap 5e-10; starting over with the small entries took 42 s instead of 15 s)."""
-    capped = np.isfinite(hi)
-    room = np.where(capped, np.where(capped, hi, 0.0) - x, 0.0)
-    lost = x @ np.maximum(-prof, 0.0) + room @ np.maximum(prof, 0.0)
-    return bool(lost > DISAGREE_GAP * max(1.0, abs(objective))
-                or (rel[~capped] > DISAGREE_DUAL).any())
-
-
-#: what the LP's own columns' disagreement may cost the certificate: a gap (relative) and an
-#: uncapped column's relative profit; above either the finish starts over with small entries
-DISAGREE_GAP = 1e-8
-DISAGREE_DUAL = 1e-6
 
 
 #: how often the elastic targets' penalty may grow a hundredfold
