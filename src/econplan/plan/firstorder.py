@@ -94,8 +94,7 @@ EXACT_STAGE2_UNTIL = 2_000
 #: stage 1's time, at least 5 s) did not certify it, within what is left of stage 2's budget
 #: (a session-13 fuzzer found the first-order stage 2 keeping plans with 1.7-4.3x the least
 #: labour at 2,200 techniques, which HiGHS planned exactly in seconds; until session 22 HiGHS
-#: went first).
-#: Above it HiGHS's factorisations are hopeless (1e4 × 2: over 10 minutes).
+#: went first). Above it HiGHS's factorisations are hopeless (1e4 × 2: over 10 minutes).
 TRY_HIGHS_STAGE2_UNTIL = 10_000
 #: the unboundedness check (an LP on the resource-free, uncapped techniques) is skipped above
 #: this many such techniques
@@ -763,9 +762,8 @@ class _Run:
                 return exact
             return self._stage2_first_order(z1, t1, p_u_v, budget)
         # the first-order route first, for twice stage 1's time (at least STAGE2_MIN_SECONDS)
-        # where HiGHS may follow
-        # (session 22, fuzzed economies of 5,234-7,527 techniques: certified in 0.5-2 s in
-        # five of six, where HiGHS first took 3.9-28 s)
+        # where HiGHS may follow (session 22, fuzzed economies of 5,234-7,527 techniques:
+        # certified in 0.5-2 s in five of six, where HiGHS first took 3.9-28 s)
         try_highs = pb.m <= TRY_HIGHS_STAGE2_UNTIL
         quick = max(STAGE2_MIN_SECONDS, STAGE2_SHARE * self._stage1_seconds)
         first = self._stage2_first_order(z1, t1, p_u_v, quick if try_highs else budget)

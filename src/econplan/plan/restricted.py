@@ -258,7 +258,8 @@ def restricted_finish(
     elif elastic is None:  # min-cost: t held at 0
         lp.add_cols([0.0], [0.0], [0.0], np.zeros((0, 1)))
     else:  # min-cost, the targets elastic: t = s in [−1, 0], its cost the J's plus the penalty
-        lp.add_cols([float(ceff @ (rho.T @ d)) - elastic], [-1.0], [0.0], np.zeros((0, 1)))
+        s_cost = float(ceff @ (rho.T @ d))  # what the J techniques' resources cost per unit s
+        lp.add_cols([s_cost - elastic], [-1.0], [0.0], np.zeros((0, 1)))
     res_rows = row_block(rho, Uix, R[:, Uix].toarray())
     # min-cost: a U column's cost is the cost-weighted sum of its resource-row entries
     lp.add_cols(ceff @ res_rows, np.zeros(len(Uix)),
@@ -321,7 +322,7 @@ def restricted_finish(
                 return _fail(f"targets out of reach of the restricted LP (short {-t:.2e})")
             growths += 1
             elastic *= 100.0
-            lp.h.changeColCost(0, float(ceff @ (rho.T @ d)) - elastic)
+            lp.h.changeColCost(0, s_cost - elastic)
             continue
         if not enter.any():
             znew = zF.copy()
