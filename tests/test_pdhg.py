@@ -116,9 +116,13 @@ def test_stage_two_not_proven_is_not_optimal(monkeypatch):
     t_ref = reference_t(pb)
     monkeypatch.setattr(firstorder, "EXACT_STAGE2_UNTIL", 0)
     monkeypatch.setattr(firstorder, "TRY_HIGHS_STAGE2_UNTIL", 0)
-    monkeypatch.setattr(firstorder, "STAGE2_MIN_SECONDS", 0.05)
-    monkeypatch.setattr(firstorder, "STAGE2_SHARE", 0.0)
-    monkeypatch.setattr(firstorder, "STAGE2_LEFT_SHARE", 0.0)
+    first_order = firstorder._Run._stage2_first_order
+
+    def hurried(self, z1, t1, p_u_v, budget):
+        # stage 2 has the time left (none given: all the time it needs); here 0.05 s
+        return first_order(self, z1, t1, p_u_v, 0.05)
+
+    monkeypatch.setattr(firstorder._Run, "_stage2_first_order", hurried)
     restricted = firstorder._Run._restricted
 
     def stage1_only(self, x, y, z, p, u, v, cert, min_cost=False):

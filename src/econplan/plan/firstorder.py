@@ -29,10 +29,9 @@ approximate answer into a certified one with :mod:`econplan.plan.repair`:
    targets pinned at t₁, its iterates repaired and mixed with stage 1's plan so that every
    one is a plan, its restricted LPs elastic (the targets may fall short at a penalty), then
    HiGHS where that did not certify (up to ``TRY_HIGHS_STAGE2_UNTIL`` techniques); kept only
-   if cheaper; its duals are then the plan's valuations. A stage 2 that is not certified in
-   its time (the longest of STAGE2_MIN_SECONDS, STAGE2_SHARE × stage 1's, STAGE2_LEFT_SHARE
-   of the time left) ends with status ``time_limit``: t* is proven, the least cost is not,
-   and the message gives both numbers.
+   if cheaper; its duals are then the plan's valuations. A stage 2 that is not certified
+   within the time limit ends with status ``time_limit``: t* is proven, the least cost is
+   not, and the message gives both numbers.
 
 The certificate written with the plan is the stage-1 duals' (p, u, v) against the activities
 finally written, recomputed by :mod:`econplan.plan.certificate`; this backend never reports a
@@ -77,16 +76,14 @@ __all__ = ["PdhgSolver"]
 
 #: stage 2 keeps t ≥ t₁ (1 − STAGE2_SLACK): room for a first-order solver's tolerance
 STAGE2_SLACK = 1e-7
-#: Stage 2's least time (seconds); else it gets STAGE2_SHARE times as long as stage 1 took,
-#: or STAGE2_LEFT_SHARE of the time left, whichever is longer (within the time limit). A
-#: stage 2 not certified in that time ends with status time_limit: t* is proven then, the
-#: least resource cost is not. (The share of the time left, session 22: with the elastic
-#: restricted LP stage 2 finishes where it could not before, given some seconds more than
-#: stage 1's quick certificate: a fuzzed economy of 7,780 products, stage 1 in 1.1 s, stage 2
-#: exact after 11 s; in 5 s its plan cost twice the least.)
+#: The first-order stage 2 goes first for STAGE2_SHARE times as long as stage 1 took (at
+#: least STAGE2_MIN_SECONDS) where HiGHS may follow it; stage 2 as a whole has the time left
+#: (session 23: before, a tenth of it, so under a 120 s limit a fuzzed 2,085-product plan ended
+#: ``time_limit`` at 14 s, its least labour unproven, where HiGHS's stage 2 needed 25-50 s
+#: more; a stage 2 that is not certified in the time limit ends with status time_limit: t* is
+#: proven then, the least resource cost is not).
 STAGE2_MIN_SECONDS = 5.0
 STAGE2_SHARE = 2.0
-STAGE2_LEFT_SHARE = 0.1
 #: Up to this many techniques stage 2 is HiGHS's simplex (where HiGHS is the default planner
 #: anyway: plan/__init__.RACE_ABOVE).
 EXACT_STAGE2_UNTIL = 2_000
@@ -754,8 +751,7 @@ class _Run:
         certificate)`` or None when no plan came back."""
         pb = self.pb
         t_start = time.perf_counter()
-        budget = max(STAGE2_MIN_SECONDS, STAGE2_SHARE * self._stage1_seconds,
-                     STAGE2_LEFT_SHARE * self._left())
+        budget = self._left()  # all the time left (infinite without a time limit)
         if pb.m <= EXACT_STAGE2_UNTIL:
             exact = self._stage2_highs(t1, p_u_v)
             if exact is not None:
