@@ -232,10 +232,14 @@ def test_the_whole_lp_goes_to_highs_when_the_restricted_lp_is_no_smaller(monkeyp
     monkeypatch.setattr(firstorder._Run, "_whole_lp", spy)
     plan = economy.plan(solver="fast", time_limit=120)
     assert calls and calls[0], calls
-    pb = economy.problem()
+    assert plan.status == "optimal"
+    assert plan.summary["fulfilment"] == pytest.approx(_scipy_t(economy.problem()), rel=1e-7)
+
+
+def _scipy_t(pb) -> float:
+    """t* by SciPy's HiGHS on the whole stage-1 LP, at tight tolerances."""
     d = pb.y - pb.ymin
-    m = pb.m
-    ref = linprog(np.r_[np.zeros(m), -1.0],
+    ref = linprog(np.r_[np.zeros(pb.m), -1.0],
                   A_ub=sp.vstack([sp.hstack([-pb.M, sp.csc_array(d.reshape(-1, 1))]),
                                   sp.hstack([pb.R, sp.csc_array((pb.k, 1))])]),
                   b_ub=np.r_[-pb.ymin, pb.b], method="highs",
@@ -243,5 +247,43 @@ def test_the_whole_lp_goes_to_highs_when_the_restricted_lp_is_no_smaller(monkeyp
                   options={"primal_feasibility_tolerance": 1e-10,  # the default 1e-7 is
                            "dual_feasibility_tolerance": 1e-10})  # 2e-6 off t* here
     assert ref.status == 0
-    assert plan.status == "optimal"
-    assert plan.summary["fulfilment"] == pytest.approx(-ref.fun, rel=1e-7)
+    return float(-ref.fun)
+
+
+def test_the_whole_lp_is_tried_once_per_run(monkeypatch):
+    """The whole LP does not depend on PDHG's iterate, so after one try HiGHS is not handed it
+    again (a fuzzed 8,584-product economy spent 25 s and then 143 s on two unfinished tries
+    while PDHG certified a second after each). Forced: the restricted LP "no smaller than the
+    economy" and the whole LP unfinished, three tries in a row from one run."""
+    from types import SimpleNamespace
+
+    from econplan.generate import generate_arrays
+    from econplan.plan import firstorder
+    from econplan.plan import restricted as rx
+    from econplan.plan.base import SolverOptions
+
+    calls: list[bool] = []
+
+    def no_smaller(*args, **kwargs):
+        rx.last_reason = f"{rx.NOT_SMALLER}: forced"
+        return None
+
+    def unfinished(self, seconds, min_cost):
+        calls.append(min_cost)
+        rx.last_reason = f"{rx.last_reason}; the whole LP by HiGHS: time_limit"
+        return None
+
+    monkeypatch.setattr(rx, "restricted_finish", no_smaller)
+    monkeypatch.setattr(firstorder._Run, "_whole_lp", unfinished)
+    pb = generate_arrays(150, 2, seed=11, capacities=True, floors=True).problem()
+    run = firstorder._Run(pb, SolverOptions(time_limit=1000.0))
+    z = np.zeros(pb.m)
+    x, y = np.r_[z, 0.0], np.zeros(pb.n + pb.k)
+    p, u, v = np.zeros(pb.n), np.zeros(pb.k), np.zeros(pb.m)
+    cert = SimpleNamespace(duality_gap=1e-3)
+    for _ in range(3):
+        out = run._restricted(x, y, z, p, u, v, cert)
+        assert out[0] is z and out[4] is cert  # nothing better: the iterate's plan is kept
+    assert calls == [False]
+    assert firstorder._Run(pb, SolverOptions(time_limit=1000.0))._restricted(
+        x, y, z, p, u, v, cert)[0] is z and calls == [False, False]  # a new run: a new try
