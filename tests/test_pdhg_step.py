@@ -254,7 +254,8 @@ def test_the_whole_lp_is_tried_once_per_run(monkeypatch):
     """The whole LP does not depend on PDHG's iterate, so after one try HiGHS is not handed it
     again (a fuzzed 8,584-product economy spent 25 s and then 143 s on two unfinished tries
     while PDHG certified a second after each). Forced: the restricted LP "no smaller than the
-    economy" and the whole LP unfinished, three tries in a row from one run."""
+    economy" and the whole LP unfinished, three tries in a row from one run; above
+    ``WHOLE_LP_UNTIL`` techniques none."""
     from types import SimpleNamespace
 
     from econplan.generate import generate_arrays
@@ -287,3 +288,6 @@ def test_the_whole_lp_is_tried_once_per_run(monkeypatch):
     assert calls == [False]
     assert firstorder._Run(pb, SolverOptions(time_limit=1000.0))._restricted(
         x, y, z, p, u, v, cert)[0] is z and calls == [False, False]  # a new run: a new try
+    monkeypatch.setattr(firstorder, "WHOLE_LP_UNTIL", pb.m - 1)  # beyond HiGHS's reach: none
+    assert firstorder._Run(pb, SolverOptions(time_limit=1000.0))._restricted(
+        x, y, z, p, u, v, cert)[0] is z and calls == [False, False]

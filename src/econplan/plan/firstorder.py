@@ -93,6 +93,7 @@ EXACT_STAGE2_UNTIL = 2_000
 #: labour at 2,200 techniques, which HiGHS planned exactly in seconds; until session 22 HiGHS
 #: went first). Above it HiGHS's factorisations are hopeless (1e4 × 2: over 10 minutes).
 TRY_HIGHS_STAGE2_UNTIL = 10_000
+WHOLE_LP_UNTIL = TRY_HIGHS_STAGE2_UNTIL
 #: the unboundedness check (an LP on the resource-free, uncapped techniques) is skipped above
 #: this many such techniques
 UNBOUNDED_CHECK_UNTIL = 50_000
@@ -127,7 +128,10 @@ RX_RETRY_GAP = 3.0
 RX_RETRY_TIME = 2.0
 #: a restricted LP holding more than this share of the techniques is no smaller than the
 #: economy: the whole (sparse) LP goes to HiGHS instead, within the same budget
-#: (:meth:`_Run._whole_lp`)
+#: (:meth:`_Run._whole_lp`), once per run and up to WHOLE_LP_UNTIL techniques (session 23,
+#: a fuzzed economy of 21,504 techniques: HiGHS unfinished in 25 s for stage 1 and in 172 s
+#: for stage 2, the second try's budget being four times the time so far; the LPs it finished
+#: were of ~2,000 techniques, in 0.1-0.2 s)
 RX_MAX_SHARE = 0.25
 #: min-cost restricted LPs let the targets fall short at this many times the iterate's whole
 #: cost per unit of shortfall (restricted.py's ``elastic``): large enough that the LP's
@@ -607,7 +611,7 @@ class _Run:
                                        time_limit=budget, max_cells=cells, cost=cost,
                                        max_share=RX_MAX_SHARE, elastic=elastic)
             if (out is None and rx.last_reason.startswith(rx.NOT_SMALLER)
-                    and not self._whole_lp_tried):
+                    and not self._whole_lp_tried and pb.m <= WHOLE_LP_UNTIL):
                 # the whole LP does not depend on the iterate: a second try would repeat the
                 # first from scratch (session 23, a fuzzed economy of 8,584 products × 21,504
                 # techniques: HiGHS unfinished in 25 s, then again in 143 s, while PDHG
