@@ -54,6 +54,9 @@ __all__ = ["restricted_finish"]
 
 #: the reason given when the uncertain techniques are more than ``max_share`` of all
 NOT_SMALLER = "restricted LP not smaller than the economy"
+#: a positive profit below this share of a technique's price scale, on a technique below its
+#: cap, is rounding: no rent (the dual residual it leaves is at most this)
+RENT_NOISE = 1e-9
 #: why the last call returned None (diagnostics)
 last_reason = ""
 #: (columns, rows) of the last call's restricted LP when it ended (diagnostics)
@@ -328,15 +331,17 @@ def restricted_finish(
             znew = zF.copy()
             znew[Uix] = theta[1:]
             znew[J] = np.clip(zJ, 0.0, capJ)
-            # rents only on techniques at their caps. No fixed technique below its cap is
-            # profitable beyond the entering threshold here, and the LP's own columns are
-            # optimal in it: a profit left on one below its cap is rounding, of the lifted
-            # prices or of the LP's rows (HiGHS drops their entries below 1e-9; ~1e-2
-            # absolute at price scales of 1e8), and as a rent it would cost the bound
-            # v·(cap − z) (session 23, fuzzed economies: a stage 2 of 8,584 products kept
-            # gap 1.2e-5 from 605 such rents, one of 10,362 products 3.7e-5-4.7e-5 in twelve
-            # LPs alike; ~1e-9 without them, the dual residuals the same)
-            rent = capped & (znew >= cap * (1.0 - 1e-9))
+            # rents on techniques at their caps, and on any whose profit is more than
+            # RENT_NOISE of its price scale. No fixed technique below its cap is profitable
+            # beyond the entering threshold here, and the LP's own columns are optimal in it:
+            # a smaller profit on one below its cap is rounding, of the lifted prices or of
+            # the LP's rows (HiGHS drops their entries below 1e-9; ~1e-2 absolute at price
+            # scales of 1e8), and as a rent it would cost the bound v·(cap − z) while,
+            # left out, it costs a dual residual of at most RENT_NOISE (session 23, fuzzed
+            # economies: a stage 2 of 8,584 products kept gap 1.2e-5 from 605 such rents, one
+            # of 10,362 products 3.7e-5-4.7e-5 in twelve LPs alike; ~1e-9 without them, the
+            # dual residuals the same). A J technique a hair below its cap keeps its rent.
+            rent = capped & ((znew >= cap * (1.0 - 1e-9)) | (relp > RENT_NOISE))
             v = np.where(rent, np.maximum(prof, 0.0), 0.0)
             return znew, t, pp, ures, v
         new_cols = np.flatnonzero(enter)
