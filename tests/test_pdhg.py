@@ -119,7 +119,7 @@ def test_stage_two_not_proven_is_not_optimal(monkeypatch):
     first_order = firstorder._Run._stage2_first_order
 
     def hurried(self, z1, t1, p_u_v, budget):
-        # stage 2 has the time left (none given: all the time it needs); here 0.05 s
+        # stage 2 has the time left (none given: of the 900 s safety limit); here 0.05 s
         return first_order(self, z1, t1, p_u_v, 0.05)
 
     monkeypatch.setattr(firstorder._Run, "_stage2_first_order", hurried)

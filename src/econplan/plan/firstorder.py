@@ -77,7 +77,8 @@ __all__ = ["PdhgSolver"]
 #: stage 2 keeps t ≥ t₁ (1 − STAGE2_SLACK): room for a first-order solver's tolerance
 STAGE2_SLACK = 1e-7
 #: The first-order stage 2 goes first for STAGE2_SHARE times as long as stage 1 took (at
-#: least STAGE2_MIN_SECONDS) where HiGHS may follow it; stage 2 as a whole has the time left
+#: least STAGE2_MIN_SECONDS) where HiGHS may follow it; stage 2 as a whole has the time left,
+#: of the time limit or, without one, of the 900 s safety limit (:meth:`_Run._limit`)
 #: (session 23: before, a tenth of it, so under a 120 s limit a fuzzed 2,085-product plan ended
 #: ``time_limit`` at 14 s, its least labour unproven, where HiGHS's stage 2 needed 25-50 s
 #: more; a stage 2 that is not certified in the time limit ends with status time_limit: t* is
@@ -93,6 +94,8 @@ EXACT_STAGE2_UNTIL = 2_000
 #: labour at 2,200 techniques, which HiGHS planned exactly in seconds; until session 22 HiGHS
 #: went first). Above it HiGHS's factorisations are hopeless (1e4 × 2: over 10 minutes).
 TRY_HIGHS_STAGE2_UNTIL = 10_000
+#: up to this many techniques the whole LP may go to HiGHS (once per run) when a restricted
+#: LP would be no smaller than the economy (see RX_MAX_SHARE)
 WHOLE_LP_UNTIL = TRY_HIGHS_STAGE2_UNTIL
 #: the unboundedness check (an LP on the resource-free, uncapped techniques) is skipped above
 #: this many such techniques
@@ -756,29 +759,28 @@ class _Run:
         """Least resource cost at ``t ≥ t_lo``: HiGHS's simplex up to
         :data:`EXACT_STAGE2_UNTIL` techniques; above, min-labour's LP with the targets
         ``ymin + t_lo d`` (``t_lo = t1(1 − STAGE2_SLACK)``) by the certified first-order route
-        (:meth:`_stage2_first_order`), and where that does not certify, HiGHS within what is
-        left of stage 2's budget (up to :data:`TRY_HIGHS_STAGE2_UNTIL` techniques). Returns
+        (:meth:`_stage2_first_order`), and where that does not certify, HiGHS within the time
+        left (up to :data:`TRY_HIGHS_STAGE2_UNTIL` techniques). Returns
         ``(z, stage-1 certificate of z, price, resource price, capacity price, min-cost
         certificate)`` or None when no plan came back."""
         pb = self.pb
-        t_start = time.perf_counter()
-        budget = self._left()  # all the time left (infinite without a time limit)
+        # stage 2 has all the time left: the time limit's, or without one the
+        # ``pdhg_time_limit`` safety limit's (900 s) (:meth:`_limit`)
         if pb.m <= EXACT_STAGE2_UNTIL:
             exact = self._stage2_highs(t1, p_u_v)
             if exact is not None:
                 return exact
-            return self._stage2_first_order(z1, t1, p_u_v, budget)
+            return self._stage2_first_order(z1, t1, p_u_v, self._left())
         # the first-order route first, for twice stage 1's time (at least STAGE2_MIN_SECONDS)
         # where HiGHS may follow (session 22, fuzzed economies of 5,234-7,527 techniques:
         # certified in 0.5-2 s in five of six, where HiGHS first took 3.9-28 s)
         try_highs = pb.m <= TRY_HIGHS_STAGE2_UNTIL
         quick = max(STAGE2_MIN_SECONDS, STAGE2_SHARE * self._stage1_seconds)
-        first = self._stage2_first_order(z1, t1, p_u_v, quick if try_highs else budget)
+        first = self._stage2_first_order(z1, t1, p_u_v, quick if try_highs else self._left())
         if not try_highs or (first is not None and first[1].holds(self.tol)
                              and first[5].holds(self.tol)):
             return first
-        spent = time.perf_counter() - t_start
-        exact = self._stage2_highs(t1, p_u_v, max(budget - spent, STAGE2_MIN_SECONDS))
+        exact = self._stage2_highs(t1, p_u_v)
         return exact if exact is not None else first
 
     def _stage2_first_order(self, z1: np.ndarray, t1: float, p_u_v: tuple, budget: float):
