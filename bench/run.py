@@ -860,6 +860,8 @@ def write_markdown(data: dict) -> None:
         "where SpMVs were ~1.5-2x faster than on this Intel one, so that ratio mixes machines "
         "and, if anything, understates econplan.", "",
         "### Session log: what was tried, measured, kept or dropped", "",
+        "Each figure below is its session's own, on that hour's machine; the current ones are "
+        "the tables above.", "",
         "Values at 1e6 are 15-24x faster than BiCGSTAB in the same "
         "run and agree to 1e-8, but take 0.37-0.7 s in all (12 Anderson sweeps), not 0.3 s "
         "(session 14's run: 0.672 s against BiCGSTAB's 10.3 s, on a day when one SpMV took "
@@ -1097,8 +1099,9 @@ def write_markdown(data: dict) -> None:
         "Session 24 also ran HiGHS's PDLP on plan_1e5x2_caps at tolerances 1e-6 with 900 s (not"
         " a bench case; /tmp script calling _highs_pdlp): time limit after 89,645 iterations, "
         "its own relative gap 2.0e-5, rows violated by up to 0.057, t 0.8841900 (2.2e-5 below "
-        "econplan's certified 0.8842098): at 1e5 x 2 econplan's certified gap 1.2e-6 in 804 s "
-        "is ahead of it, where at 1e4 x 2 HiGHS's PDLP reached 1e-8 in ~31 s. "
+        "econplan's certified 0.8842098): at 1e5 x 2 econplan is ahead of it (certified "
+        "optimal, gap 8.7e-7, in 292 s in the fast hour of the table's row; gap 1.2e-6 at 804 s"
+        " in session 18's slower one), where at 1e4 x 2 HiGHS's PDLP reached 1e-8 in ~31 s. "
         "Without capacities the structured planner certifies (gap < 1e-7) at every size up "
         "to 1e6. Session 17 profiled it at 1e6 x 2 (138 s): 50 s went to building the "
         "chosen-technique matrix Q once per policy round and per plan column (NumPy gathers "
