@@ -1107,7 +1107,7 @@ def write_markdown(data: dict) -> None:
         "parameters): with the thresholds tenfold tighter it holds 1,825-2,102 columns and "
         "1,466-2,550 rows. IPM with crossover (the module's first method) ended 'Not Set' at "
         "its 400 s limit, as in session 18; HiGHS's dual simplex instead solved the first LP "
-        "(22,976 pivots, 48 s) and seven column- and row-generation rounds after it (6-4,173 "
+        "(22,976 pivots, 48 s) and ten row- and column-generation LPs after it (6-4,173 "
         "pivots each), its t rising 0.884188 -> 0.884208 (t* 0.884209), until a round where the"
         " simplex stalled and the 300 s limit ran out; HiGHS dropped up to 2.0M entries below "
         "1e-9 of the dense rows. The transposed Leontief solves took about a third of that "
