@@ -40,8 +40,10 @@ def test_restricted_lp_finds_the_optimum_from_a_loose_iterate(n, seed, floors):
     z, t, p, u, v = out
     assert abs(t - t_ref) <= 1e-8 * t_ref  # the LP's optimum, not an approximation
     # no rent for rounding on a technique below its cap: a noise profit (here ~1e-17; ~1e-3
-    # at price scales of 1e8) as such a rent would cost the bound v·(cap − z)
-    assert not (v[z < pb.cap * (1 - 1e-9)] > 0).any()
+    # at price scales of 1e8) as such a rent would cost the bound v·(cap − z). "Below" by
+    # more than 1e-6: a technique at its cap up to the solves' rounding keeps its real rent
+    # (the min-cost test below on a Zen 5 host: z = cap·(1 − 1e-8), profit 3 % of its scale)
+    assert not (v[z < pb.cap * (1 - 1e-6)] > 0).any()
     z, t = repair_primal(st, pb.R, pb.b, pb.cap, pb.ymin, d, z, t)
     cert = fulfilment_certificate(pb.M, pb.R, pb.b, pb.cap, pb.y, pb.ymin, z, p, u, v)
     assert cert.holds(1e-8), cert
@@ -86,7 +88,7 @@ def test_restricted_lp_min_cost_form_finds_the_least_cost(n, seed):
     assert out is not None, rx.last_reason
     z, t, p, u, v = out
     assert t == 0.0
-    assert not (v[z < pb.cap * (1 - 1e-9)] > 0).any()  # no rent for rounding below caps
+    assert not (v[z < pb.cap * (1 - 1e-6)] > 0).any()  # no rent for rounding below caps (above)
     produce_deficits(st, pb.cap, pb.y, np.zeros(pb.n), z, 0.0, 3)
     cert = min_cost_certificate(pb.M, pb.R, pb.b, pb.cap, pb.y, pb.c, z, p, u, v)
     assert cert.holds(1e-8), cert
