@@ -862,10 +862,11 @@ def write_markdown(data: dict) -> None:
     _svg(scaling, RESULTS / "scaling.svg")
     lines += ["", "![time against n](results/scaling.svg)", ""]
     lines += [
-        "", "Rows re-run alone (`--sides econplan`) show when their reference was measured: "
-        "plan_1e4x2_caps' HiGHS side (killed at 600 s) comes from session 4's AMD machine, "
-        "where SpMVs were ~1.5-2x faster than on this Intel one, so that ratio mixes machines "
-        "and, if anything, understates econplan.", "",
+        "", "Rows re-run one side at a time (`--sides NAME`) show when their reference was "
+        "measured ('ref' in the last column). Compare sides of different dates with care: the "
+        "hosts behind this machine's name changed between sessions, and session 24's (AMD "
+        "EPYC family 26, Zen 5, with AVX-512) ran the same code 1.2-3.3x faster than earlier "
+        "ones.", "",
         "### Session log: what was tried, measured, kept or dropped", "",
         "Each figure below is its session's own, on that hour's machine; the current ones are "
         "the tables above.", "",
