@@ -740,9 +740,9 @@ def targets_table(data: dict) -> list[str]:
            "| target | measured | verdict |", "|---|---|---|"]
     out += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     return out + ["", "Each verdict is that of its rows' own run (dates in the table below). "
-                  "Times move with the host and the hour: the same code took 0.228-0.399 s for "
-                  "values at 1e6 and 292-804 s for the 1e5 x 2 plan in different sessions "
-                  "(session log).", ""]
+                  "Times move with the host and the hour: values at 1e6 took 0.228-0.399 s "
+                  "(the same kernel) and the 1e5 x 2 plan 292-804 s (the same stage-1 route) in "
+                  "different sessions (session log).", ""]
 
 
 def write_markdown(data: dict) -> None:
