@@ -211,6 +211,14 @@ def test_a_failed_restricted_try_is_tried_again_when_the_gap_falls_or_time_doubl
     assert not run._rx_due(gap)
 
 
+def _no_smaller(*args, **kwargs):
+    """A restricted-LP try that reports "no smaller than the economy" (stands in for
+    :func:`econplan.plan.restricted.restricted_finish`)."""
+    from econplan.plan import restricted as rx
+
+    rx.last_reason = f"{rx.NOT_SMALLER}: forced"
+
+
 def test_the_whole_lp_goes_to_highs_when_the_restricted_lp_is_no_smaller(monkeypatch):
     """On an economy unlike the generator's (748 products, 1,879 techniques, a third
     capped, fuzz seed 113) over half the techniques were uncertain after PDHG's first run on
@@ -225,10 +233,6 @@ def test_the_whole_lp_goes_to_highs_when_the_restricted_lp_is_no_smaller(monkeyp
     from econplan.plan.base import SolverOptions
     from econplan.testing import odd_economy
 
-    def no_smaller(*args, **kwargs):
-        rx.last_reason = f"{rx.NOT_SMALLER}: forced"
-        return None
-
     calls: list[bool] = []
     whole = firstorder._Run._whole_lp
 
@@ -237,7 +241,7 @@ def test_the_whole_lp_goes_to_highs_when_the_restricted_lp_is_no_smaller(monkeyp
         calls.append(out is not None)
         return out
 
-    monkeypatch.setattr(rx, "restricted_finish", no_smaller)
+    monkeypatch.setattr(rx, "restricted_finish", _no_smaller)
     monkeypatch.setattr(firstorder._Run, "_whole_lp", spy)
     pb = odd_economy(113, 748).problem()
     run = firstorder._Run(pb, SolverOptions(time_limit=120.0))
@@ -281,16 +285,12 @@ def test_the_whole_lp_is_tried_once_per_run(monkeypatch):
 
     calls: list[bool] = []
 
-    def no_smaller(*args, **kwargs):
-        rx.last_reason = f"{rx.NOT_SMALLER}: forced"
-        return None
-
     def unfinished(self, seconds, min_cost):
         calls.append(min_cost)
         rx.last_reason = f"{rx.last_reason}; the whole LP by HiGHS: time_limit"
         return None
 
-    monkeypatch.setattr(rx, "restricted_finish", no_smaller)
+    monkeypatch.setattr(rx, "restricted_finish", _no_smaller)
     monkeypatch.setattr(firstorder._Run, "_whole_lp", unfinished)
     pb = generate_arrays(150, 2, seed=11, capacities=True, floors=True).problem()
     run = firstorder._Run(pb, SolverOptions(time_limit=1000.0))
