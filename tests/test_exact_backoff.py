@@ -43,3 +43,63 @@ def test_stage2_widens_the_slack_before_trying_slower_methods(monkeypatch):
     assert ref_status == Status.OPTIMAL
     assert pb.c @ z == pytest.approx(pb.c @ ref_z, rel=1e-9)
     assert (cost_duals(pb, lp2, y)["price"] >= 0).all()
+
+
+def test_floors_for_a_tiny_t_star_are_on_the_certificates_scale():
+    """Relative slacks first (the DESIGN.md rule, then tenfold twice); for t* < 1 the same
+    amounts absolutely, only where they give up more than the relative ones did."""
+    from econplan.plan.formulation import stage2_floors
+
+    assert stage2_floors(2.0) == pytest.approx([2 * (1 - T_SLACK), 2 * (1 - 1e-8), 2 * (1 - 1e-7)])
+    assert stage2_floors(0.5) == pytest.approx([0.5 * (1 - T_SLACK), 0.5 * (1 - 1e-8),
+                                                0.5 * (1 - 1e-7), 0.5 - 1e-7], rel=1e-12)
+    t = 1.3e-7
+    got = stage2_floors(t)
+    assert got[:3] == pytest.approx([t * (1 - T_SLACK), t * (1 - 1e-8), t * (1 - 1e-7)])
+    assert got[3:] == pytest.approx([t - 1e-9, t - 1e-8, t - 1e-7], rel=1e-12)
+    assert stage2_floors(5e-10) == [5e-10 * (1 - s) for s in (T_SLACK, 1e-8, 1e-7)] + [0.0]
+    assert stage2_floors(0.0) == [0.0]
+
+
+def _just_within_reach():
+    """random_economy(6568) with the blocking amounts it reports added (as
+    tests/test_random_economies.py does): its floors are then met at t* = 1.3e-7."""
+    from econplan.testing import random_economy
+
+    e = random_economy(6568)
+    plan = e.plan(solver="highs")
+    assert plan.status == "infeasible"
+    res, tech = e.resources.set_index("id"), e.techniques.set_index("id")
+    for b in plan.summary["blocking"]:
+        table, col = (res, "available") if b["kind"] == "resource" else (tech, "capacity")
+        table.loc[b["id"], col] += b["lacking"] * (1 + 1e-6) + 1e-9
+    return e.replace(resources=res.reset_index(), techniques=tech.reset_index())
+
+
+def test_stage2_of_a_tiny_t_star_backs_off_absolutely(monkeypatch):
+    """At t* = 1.3e-7 every relative slack asks HiGHS to hold t within 1e-14 of t*, and it
+    ends "unknown" each time (found by hypothesis in a fresh clone, session 25); with the
+    absolute floors the plan is optimal, its certificate holds, and t* is linprog's."""
+    from econplan.plan import formulation
+    from econplan.plan.certificate import fulfilment_certificate
+    from test_plan import reference_t
+
+    e = _just_within_reach()
+    pb = e.problem()
+    r = HighsSolver().solve(pb, SolverOptions())
+    assert r.status == Status.OPTIMAL
+    assert r.t == pytest.approx(reference_t(e), abs=1e-12)
+    assert 0 < r.t < 1e-6
+    cert = fulfilment_certificate(pb.M, pb.R, pb.b, pb.cap, pb.y, pb.ymin, r.z, r.p, r.u, r.v)
+    assert cert.holds(1e-6)
+    assert cert.achieved >= r.t - 1e-7
+
+    relative = formulation.stage2_floors
+
+    def relative_only(best, slacks=(T_SLACK, 1e-8, 1e-7)):
+        return [f for f in relative(best, slacks) if best <= 0 or f >= best * (1 - max(slacks))]
+
+    import econplan.plan.exact as exact
+
+    monkeypatch.setattr(exact, "stage2_floors", relative_only)
+    assert HighsSolver().solve(pb, SolverOptions()).status != Status.OPTIMAL

@@ -3,7 +3,7 @@ t* against the separately written linprog of test_plan, certificate verified fro
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import econplan
@@ -21,6 +21,9 @@ def _random_economy(seed: int) -> Economy:
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 2**31 - 1))
+# floors within reach by a hair once relaxed (t* = 1.3e-7): stage 2 kept t within 1e-14 of t*
+# and HiGHS ended "unknown" (found by this test in a fresh clone, session 25)
+@example(seed=6568)
 def test_random_economies_match_linprog_and_verify(tmp_path_factory, seed):
     e = _random_economy(seed)
     plan = e.plan()
@@ -33,7 +36,13 @@ def test_random_economies_match_linprog_and_verify(tmp_path_factory, seed):
                 res.loc[b["id"], "available"] += b["lacking"] * (1 + 1e-6) + 1e-9
             else:
                 tech.loc[b["id"], "capacity"] += b["lacking"] * (1 + 1e-6) + 1e-9
-        assert e.replace(resources=res.reset_index(), techniques=tech.reset_index()).plan().ok
+        relaxed = e.replace(resources=res.reset_index(), techniques=tech.reset_index())
+        again = relaxed.plan()
+        assert again.ok, again.summary
+        # now just within reach: t* ≥ 0, the same as linprog's
+        t_ref = reference_t(relaxed)
+        assert again.fulfilment >= -1e-9
+        assert abs(again.fulfilment - t_ref) <= 1e-7 * max(1.0, abs(t_ref))
         return
     assert plan.ok, plan.summary
     t_ref = reference_t(e)

@@ -26,7 +26,15 @@ from .base import (
     SolverResult,
     Status,
 )
-from .formulation import LP, T_SLACK, elastic, elastic_blocking, stage1, stage2
+from .formulation import (
+    LP,
+    T_SLACK,
+    elastic,
+    elastic_blocking,
+    stage1,
+    stage2,
+    stage2_floors,
+)
 from .harmony import H_SLACK, harmony_duals, harmony_lp, harmony_stage2
 from .harmony import achieved_t as harmony_achieved_t
 from .repair import cover_deficits
@@ -135,7 +143,8 @@ class ExactSolver(ABC):
         """Stage 2 at t ≥ t*(1 − slack). When stage 1's t* sits a hair above what is exactly
         attainable, stage 2 at the tightest slack is numerically on the edge of infeasible and
         solvers stall; each retry relaxes the slack tenfold (the certificate's gap then
-        reports the difference). Returns ``(lp, status, z, y)``."""
+        reports the difference), and for t* < 1 the same slacks then apply absolutely
+        (:func:`~econplan.plan.formulation.stage2_floors`). Returns ``(lp, status, z, y)``."""
         status, z, y2, lp2 = Status.ERROR, np.array([]), np.array([]), None
         # first each slack by the backend's plain method, then each with its fallbacks: a
         # wider slack is cheaper than a slower method (measured, HiGHS on a fuzzed economy of
@@ -146,8 +155,8 @@ class ExactSolver(ABC):
             passes.insert(0, dataclasses.replace(
                 options, extra={**options.extra, **self.plain_options}))
         for opts in passes:
-            for slack in slacks:
-                lp2 = stage2(pb, t * (1 - slack) if t > 0 else 0.0)
+            for t_lo in stage2_floors(t, slacks):
+                lp2 = stage2(pb, t_lo)
                 status, z, y2 = self.solve_lp(lp2, opts)
                 if status == Status.OPTIMAL:
                     return lp2, status, z, y2
@@ -175,8 +184,8 @@ class ExactSolver(ABC):
         if status != Status.OPTIMAL:
             return SolverResult(status=status, message=f"harmony stage 1 ended: {status.value}")
         H, p, u, v = harmony_duals(pb, lp, x, y, S)
-        for slack in (H_SLACK, 1e-8, 1e-7):
-            lp2 = harmony_stage2(pb, H * (1 - slack) if H > 0 else 0.0)
+        for H_lo in stage2_floors(H, (H_SLACK, 1e-8, 1e-7)):
+            lp2 = harmony_stage2(pb, H_lo)
             status, x2, y2 = self.solve_lp(lp2, options)
             if status == Status.OPTIMAL:
                 break

@@ -28,6 +28,27 @@ from .base import PlanProblem
 T_SLACK = 1e-9
 
 
+def stage2_floors(best: float, slacks: tuple[float, ...] = (T_SLACK, 1e-8, 1e-7)
+                  ) -> list[float]:
+    """The fulfilment (or harmony) floors stage 2 tries in turn after stage 1 found ``best``:
+    ``best·(1 − s)`` for each slack s (DESIGN.md: the first is the rule, the wider ones are
+    for a stage 2 on the edge of infeasible), then, when ``best`` < 1, ``best − s`` (not
+    below 0; each only when below every floor before it): the slack on the
+    certificate's own scale, whose gap is ``(bound − t)/max(1, |t|)``, so it costs at most
+    s of that gap. Relative slacks vanish when t* is tiny: floors only just within reach
+    gave t* = 1.3e-7, every relative retry asked HiGHS to hold t within 1e-14 of it, and
+    HiGHS ended "unknown" each time (tests/test_random_economies.py). ``[0.0]`` when
+    ``best`` ≤ 0."""
+    if best <= 0:
+        return [0.0]
+    floors = [best * (1 - s) for s in slacks]
+    for s in slacks if best < 1 else ():
+        f = max(best - s, 0.0)
+        if f < floors[-1]:
+            floors.append(f)
+    return floors
+
+
 @dataclass
 class LP:
     """min c·x s.t. row_lo ≤ A x ≤ row_hi, col_lo ≤ x ≤ col_hi (A CSC)."""
