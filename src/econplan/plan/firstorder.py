@@ -29,9 +29,10 @@ approximate answer into a certified one with :mod:`econplan.plan.repair`:
    targets pinned at t₁, its iterates repaired and mixed with stage 1's plan so that every
    one is a plan, its restricted LPs elastic (the targets may fall short at a penalty), then
    HiGHS where that did not certify (up to ``TRY_HIGHS_STAGE2_UNTIL`` techniques); kept only
-   if cheaper; its duals are then the plan's valuations. A stage 2 that is not certified
-   within the time limit ends with status ``time_limit``: t* is proven, the least cost is
-   not, and the message gives both numbers.
+   if cheaper; its duals are then the plan's valuations (also of stage 1's plan when that
+   costs no more and those duals prove its cost: equal costs but for rounding). A stage 2
+   that is not certified within the time limit ends with status ``time_limit``: t* is
+   proven, the least cost is not, and the message gives both numbers.
 
 The certificate written with the plan is the stage-1 duals' (p, u, v) against the activities
 finally written, recomputed by :mod:`econplan.plan.certificate`; this backend never reports a
@@ -762,7 +763,8 @@ class _Run:
         (:meth:`_stage2_first_order`), and where that does not certify, HiGHS within the time
         left (up to :data:`TRY_HIGHS_STAGE2_UNTIL` techniques). Returns
         ``(z, stage-1 certificate of z, price, resource price, capacity price, min-cost
-        certificate)`` or None when no plan came back."""
+        certificate, the targets that certificate is for (n,))`` or None when no plan came
+        back."""
         pb = self.pb
         # stage 2 has all the time left: the time limit's, or without one the
         # ``pdhg_time_limit`` safety limit's (900 s) (:meth:`_limit`)
@@ -825,7 +827,8 @@ class _Run:
         self._say(f"stage 2: cost {pb.c @ z:.12g} (stage 1 {pb.c @ z1:.12g}), bound "
                   f"{cost_cert.bound:.12g}, gap {cost_cert.duality_gap:.2e}, t "
                   f"{cert.achieved:.12g}")
-        return z, cert, res.price, res.resource_price, res.capacity_price, cost_cert
+        return (z, cert, res.price, res.resource_price, res.capacity_price, cost_cert,
+                pb2.y)
 
     def _stage2_highs(self, t1: float, p_u_v: tuple, seconds: float | None = None):
         """Stage 2 by HiGHS's simplex (small economies: milliseconds, and exact where the
@@ -850,7 +853,7 @@ class _Run:
                                          duals["capacity_price"])
         self._say(f"stage 2 (HiGHS): cost {pb.c @ z:.12g}, gap {cost_cert.duality_gap:.2e}")
         return (z, self._cert(z, *p_u_v), duals["price"], duals["resource_price"],
-                duals["capacity_price"], cost_cert)
+                duals["capacity_price"], cost_cert, lo)
 
     def _stage2_shortcut(self, z1: np.ndarray, cert1, u: np.ndarray):
         """Stage 2 is unnecessary when the cost is one resource (labour, by default) that binds
@@ -1023,8 +1026,20 @@ class _Run:
             price, u2, v2, message = shortcut
         elif status == Status.OPTIMAL and self._left() > 0:
             out2 = self.stage2(z1, t_star, (p, u, v))
+            if (out2 is not None and out2[1].holds(self.tol) and out2[5].holds(self.tol)
+                    and pb.c @ out2[0] > pb.c @ z1):
+                # stage 1's plan costs no more (equal but for rounding: a tiny t*, where both
+                # make the floors at least cost): it meets stage 2's targets (t* ≥ t_lo), so
+                # stage 2's duals bound its cost too; keep it with them when that holds
+                kept = min_cost_certificate(pb.M, pb.R, pb.b, pb.cap, out2[6], pb.c, z1,
+                                            *out2[2:5])
+                self._say(f"stage 2: stage 1's plan costs no more ({pb.c @ z1:.12g} against "
+                          f"{pb.c @ out2[0]:.12g}); against stage 2's duals: gap "
+                          f"{kept.duality_gap:.2e}, primal {kept.primal_residual:.1e}")
+                if kept.holds(self.tol):
+                    out2 = (z1, cert1, *out2[2:5], kept, out2[6])
             if out2 is not None and out2[1].holds(self.tol) and pb.c @ out2[0] <= pb.c @ z1:
-                z, _, price, u2, v2, cost_cert = out2
+                z, _, price, u2, v2, cost_cert, _ = out2
                 if not cost_cert.holds(self.tol):
                     status = Status.TIME_LIMIT  # t* is proven, the least cost is not
                     message = (f"pdhg: stage 2 (least resource cost) not certified in its "
@@ -1036,10 +1051,12 @@ class _Run:
                 cc = out2[5]
                 bound = (f"proven least cost ≥ {cc.bound:.10g}"
                          if cc.dual_residual <= self.tol else "no proven lower bound")
+                why = (f"did not meet every row to 1e-6: primal residual "
+                       f"{out2[1].primal_residual:.1e}" if not out2[1].holds(self.tol) else
+                       "cost more, and stage 2's duals do not prove stage 1's cost")
                 message = (f"pdhg: stage 2 (least resource cost) not certified in the time "
                            f"limit; stage 1's plan is kept: cost {pb.c @ z1:.10g}, {bound} "
-                           f"(stage 2's own plan, cost {cc.achieved:.10g}, did not meet every "
-                           f"row to 1e-6: primal residual {out2[1].primal_residual:.1e})")
+                           f"(stage 2's own plan, cost {cc.achieved:.10g}, {why})")
             else:
                 status = Status.TIME_LIMIT  # t* is proven, the least cost is not
                 message = (f"pdhg: stage 2 (least resource cost) ended without a plan; stage "
