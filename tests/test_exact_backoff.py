@@ -1,4 +1,6 @@
-"""Stage 2's back-off (ExactSolver.stage2_backoff): a wider slack before a slower method."""
+"""Stage 2's back-off (ExactSolver.stage2_backoff): a wider slack before a slower method; and
+economies whose floors or targets are only just within reach (a hair of slack: thin feasible
+sets, tiny t*), where each backend must still certify its plan."""
 
 from __future__ import annotations
 
@@ -61,14 +63,14 @@ def test_floors_for_a_tiny_t_star_are_on_the_certificates_scale():
     assert stage2_floors(0.0) == [0.0]
 
 
-def _just_within_reach(seed: int = 6568):
+def _just_within_reach(seed: int = 6568, objective: str = "fulfilment"):
     """random_economy(seed) with the blocking amounts it reports added (as
-    tests/test_random_economies.py does): its floors are then only just met (6568: t* =
-    1.3e-7; 1177: 1.5e-7)."""
+    tests/test_random_economies.py does): its floors (min-labour: its targets) are then only
+    just met (6568: t* = 1.3e-7; 1177: 1.5e-7)."""
     from econplan.testing import random_economy
 
     e = random_economy(seed)
-    plan = e.plan(solver="highs")
+    plan = e.plan(objective=objective, solver="highs")
     assert plan.status == "infeasible"
     res, tech = e.resources.set_index("id"), e.techniques.set_index("id")
     for b in plan.summary["blocking"]:
@@ -129,3 +131,17 @@ def test_first_order_keeps_stage_one_plan_when_stage_two_costs_no_less(tmp_path,
     # the least cost (labour, the cost resource), as HiGHS finds it for the same t*
     exact = e.plan(solver="highs")
     assert plan.summary["labour_used"] == pytest.approx(exact.summary["labour_used"], rel=1e-9)
+
+
+def test_first_order_min_labour_stalled_on_a_thin_set_gets_the_whole_lp():
+    """Targets reachable by a hair (random_economy(370) for min-labour, one capacity raised
+    by what lacked): PDHG stalled at gap 0.6 for a million iterations (41 s, its primal
+    weight at 6e13) and the plan came back ``time_limit``. Once PDHG has run
+    WHOLE_LP_STALL_SECONDS that far from the optimum, a small economy's whole LP goes to
+    HiGHS: optimal, at HiGHS's own least labour cost (found by a seed sweep, session 25)."""
+    e = _just_within_reach(370, "min-labour")
+    exact = e.plan(objective="min-labour", solver="highs")
+    plan = e.plan(objective="min-labour", solver="pdhg", time_limit=60)
+    assert plan.status == "optimal", plan.summary.get("message")
+    assert plan.summary["labour_used"] == pytest.approx(exact.summary["labour_used"], rel=1e-9)
+    assert abs(plan.summary["duality_gap"]) <= 1e-6

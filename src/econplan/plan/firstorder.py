@@ -98,6 +98,11 @@ TRY_HIGHS_STAGE2_UNTIL = 10_000
 #: up to this many techniques the whole LP may go to HiGHS (once per run) when a restricted
 #: LP would be no smaller than the economy (see RX_MAX_SHARE)
 WHOLE_LP_UNTIL = TRY_HIGHS_STAGE2_UNTIL
+#: ... and, once, when PDHG has run this long and its repaired gap is still too far for a
+#: restricted-LP try (above 1e-2): PDHG can stall on a thin feasible set (targets reachable
+#: by a hair: a fuzzed min-labour economy of 24 products, gap 0.6 after a million
+#: iterations, 41 s, its primal weight at 6e13, where HiGHS takes 10 ms)
+WHOLE_LP_STALL_SECONDS = 5.0
 #: the unboundedness check (an LP on the resource-free, uncapped techniques) is skipped above
 #: this many such techniques
 UNBOUNDED_CHECK_UNTIL = 50_000
@@ -335,6 +340,8 @@ class _Run:
                     and RX_NEAR * self._gap_tol(cert) < abs(cert.duality_gap) <= 1e-2
                     and self._rx_due(cert)):
                 z, p, u, v, cert = self._restricted(x, y, z, p, u, v, cert)
+            elif self._stalled(abs(cert.duality_gap)):
+                z, p, u, v, cert = self._restricted(x, y, z, p, u, v, cert, whole=True)
             if self._proves_infeasible(cert):
                 return True
             if not best or _better(cert, best[0][4], self.tol):
@@ -578,7 +585,15 @@ class _Run:
             abs(cert.duality_gap) <= self._rx_failed_gap / RX_RETRY_GAP
             or time.perf_counter() - self.t0 >= RX_RETRY_TIME * self._rx_failed_at)
 
-    def _restricted(self, x, y, z, p, u, v, cert, min_cost: bool = False):
+    def _stalled(self, gap: float) -> bool:
+        """Is PDHG stalled far from the optimum on an economy whose whole LP HiGHS may try
+        (:data:`WHOLE_LP_STALL_SECONDS`)? Once per run."""
+        return (gap > 1e-2 and not self._whole_lp_tried and self.pb.m <= WHOLE_LP_UNTIL
+                and bool(self.opt.extra.get("restricted", True))
+                and time.perf_counter() - self.t0 >= WHOLE_LP_STALL_SECONDS)
+
+    def _restricted(self, x, y, z, p, u, v, cert, min_cost: bool = False,
+                    whole: bool = False):
         """Try the exact finish of :mod:`econplan.plan.restricted` from PDHG's iterate
         (``x`` activities, possibly with t appended; ``y`` duals); keep it when its
         certificate is better. ``min_cost``: min-labour's form (targets as the balance rows,
@@ -586,7 +601,8 @@ class _Run:
         plan's last rounding deficits (J's clipped to their bounds) go through
         :func:`repair.repair_primal` — with ``d = 0`` and t = 0 for min-cost, where only
         producing and consumers' switches can cover them (measured at 1e4 × 2: primal residual
-        8e-8 with the deficits produced alone, 2.5e-10 so). Returns (z, p, u, v, cert)."""
+        8e-8 with the deficits produced alone, 2.5e-10 so). ``whole``: HiGHS on the whole LP
+        instead (:meth:`_stalled`). Returns (z, p, u, v, cert)."""
         from . import restricted as rx
 
         pb, m, n = self.pb, self.pb.m, self.pb.n
@@ -610,10 +626,15 @@ class _Run:
             # iterate's whole cost per unit of shortfall (all targets at once)
             elastic = (ELASTIC_PENALTY * max(float(pb.c @ np.clip(x[:m], 0.0, pb.cap)), 1.0)
                        if min_cost else None)
-            out = rx.restricted_finish(self.st, self.R, pb.b, pb.cap, ymin,
-                                       pb.y if min_cost else d, x[:m], y[:n], y[n:],
-                                       time_limit=budget, max_cells=cells, cost=cost,
-                                       max_share=RX_MAX_SHARE, elastic=elastic)
+            if whole:
+                self._whole_lp_tried = True
+                rx.last_reason, rx.last_size = "PDHG stalled", (pb.m, pb.n + pb.k)
+                out = self._whole_lp(budget, min_cost)
+            else:
+                out = rx.restricted_finish(self.st, self.R, pb.b, pb.cap, ymin,
+                                           pb.y if min_cost else d, x[:m], y[:n], y[n:],
+                                           time_limit=budget, max_cells=cells, cost=cost,
+                                           max_share=RX_MAX_SHARE, elastic=elastic)
             if (out is None and rx.last_reason.startswith(rx.NOT_SMALLER)
                     and not self._whole_lp_tried and pb.m <= WHOLE_LP_UNTIL):
                 # the whole LP does not depend on the iterate: a second try would repeat the
@@ -941,6 +962,9 @@ class _Run:
                     and self._rx_due(cert)):
                 z, qp, u, v, cert = self._restricted(x, yv, z, qp, u, v, cert,
                                                      min_cost=True)
+            elif not cert.holds(self.tol) and self._stalled(self._near(x, cert)):
+                z, qp, u, v, cert = self._restricted(x, yv, z, qp, u, v, cert,
+                                                     min_cost=True, whole=True)
             if not best or _better(cert, best[0][4], self.tol):
                 best[:] = [(z, qp, u, v, cert)]
             return cert.holds(self.tol) or unreachable(x, yv)
