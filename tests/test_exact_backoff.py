@@ -145,3 +145,28 @@ def test_first_order_min_labour_stalled_on_a_thin_set_gets_the_whole_lp():
     assert plan.status == "optimal", plan.summary.get("message")
     assert plan.summary["labour_used"] == pytest.approx(exact.summary["labour_used"], rel=1e-9)
     assert abs(plan.summary["duality_gap"]) <= 1e-6
+
+
+def test_floors_raised_to_just_below_the_optimum_plan_optimal(tmp_path):
+    """The fuzzer's economy (302 products, 752 techniques) with every floor raised to
+    ``floor + (1 − 1e-6)·t*·(target − floor)``: t* becomes 3e-8, and before the absolute
+    floors HiGHS ended "stage 2 ended: error" here (as on all five of the first --edge seeds
+    of bench/fuzz_odd.py, session 25). Now optimal at linprog's t*, and the plan verifies."""
+    import econplan
+    from econplan.testing import odd_economy
+    from econplan.verify import verify
+    from test_plan import reference_t
+
+    e = odd_economy(0, 302)
+    t = e.plan(solver="highs").fulfilment
+    needs = e.tables["needs"].copy()
+    needs["floor"] += (1 - 1e-6) * min(t, 1.0) * (needs["target"] - needs["floor"])
+    edge = e.replace(needs=needs)
+    plan = edge.plan(solver="highs")
+    assert plan.status == "optimal", plan.summary.get("message")
+    assert 0 < plan.fulfilment < 1e-6
+    assert plan.fulfilment == pytest.approx(reference_t(edge), abs=1e-9)
+    econplan.write_bundle(edge, tmp_path / "b")
+    plan.write(tmp_path / "p")
+    v = verify(tmp_path / "b", tmp_path / "p")
+    assert v.ok, v.line
