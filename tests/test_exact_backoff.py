@@ -170,3 +170,28 @@ def test_floors_raised_to_just_below_the_optimum_plan_optimal(tmp_path):
     plan.write(tmp_path / "p")
     v = verify(tmp_path / "b", tmp_path / "p")
     assert v.ok, v.line
+
+
+def test_min_labour_at_the_very_edge_of_reach_is_not_passed_off_as_optimal():
+    """Targets at 1 − 1e-9 of reach (the fuzzer's economy of 302 products): HiGHS cannot
+    decide the exact LP ("unknown"). Lowered by 1e-8 they solve, but there the cost falls
+    2.6 % (prices near the edge are huge), so that plan is not proven least for the targets
+    asked: status error, with the reason, never an "optimal" plan with a negative gap."""
+    from econplan.testing import odd_economy
+
+    e = odd_economy(0, 302)
+    t = e.plan(solver="highs").fulfilment
+    needs = e.tables["needs"].copy()
+    needs["target"] = needs["floor"] + (1 - 1e-9) * min(t, 1.0) * (needs["target"]
+                                                                     - needs["floor"])
+    edge = e.replace(needs=needs)
+    plan = edge.plan("min-labour", solver="highs")
+    assert plan.status == "error"
+    assert "edge of reach" in plan.summary["message"]
+    assert "not proven least" in plan.summary["message"]
+    # a little further inside, the same economy plans optimal with a valid certificate
+    needs["target"] = needs["floor"] + (1 - 1e-7) * min(t, 1.0) * (e.tables["needs"]["target"]
+                                                                     - needs["floor"])
+    inside = e.replace(needs=needs).plan("min-labour", solver="highs")
+    assert inside.status == "optimal"
+    assert abs(inside.summary["duality_gap"]) <= 1e-9
