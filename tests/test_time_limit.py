@@ -200,3 +200,19 @@ def test_highs_keeps_one_limit_for_all_its_runs(monkeypatch):
     p = economy.plan(solver="highs", time_limit=30.0, objective="min-labour")
     assert p.ok and seen and len(set(seen)) == 1
     assert t0 + 30.0 <= seen[0] <= time.perf_counter() + 30.0
+
+
+def test_a_structured_start_kept_for_lack_of_time_says_so():
+    """With too little time for PDHG and a certificate check after it (1e6 x 2 under a
+    three-minute limit: status time_limit after 32 s of solving), the plan is the structured
+    start; the message says so and what would help, not only that the certificate was not
+    reached."""
+    from econplan.generate import generate_arrays
+    from econplan.plan.base import SolverOptions
+    from econplan.plan.firstorder import PdhgSolver
+
+    pb = generate_arrays(2000, 2, seed=0, capacities=True, floors=True).problem()
+    r = PdhgSolver().solve(pb, SolverOptions(time_limit=0.05))
+    assert r.status.value == "time_limit" and r.iterations == 0
+    assert "the structured start is the plan" in r.message
+    assert "a longer time limit" in r.message

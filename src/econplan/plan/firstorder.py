@@ -234,6 +234,7 @@ class _Run:
         self._rx_failed_at = float("inf")  # seconds into the solve when that try ended
         self._rx_seconds = 0.0  # time of the restricted-LP try in the current check
         self._whole_lp_tried = False  # the whole LP goes to HiGHS once per run at most
+        self._start_kept = ""  # why stage 1 kept the structured start without PDHG
         # the restricted LP's dense size limit (rows × columns)
         self._rx_cells = float(options.extra.get("restricted_max_cells", 1.5e7))
         self._check_seconds = 0.0
@@ -375,6 +376,11 @@ class _Run:
             # no time for PDHG (at least as long as the reserve) and a check after it (1e6
             # products with a limit of a few minutes): the structured start is the plan
             self._say("no time left for PDHG and a certificate check: structured start kept")
+            self._start_kept = (f"the structured start is the plan: "
+                                f"{max(self._left(), 0.0):.1f} s of the time limit were "
+                                f"left, and PDHG with a certificate check after it needs "
+                                f"about {2 * reserve:.1f} s; a longer time limit lets PDHG "
+                                f"try to close the gap")
             return (*best[0], None)
         r = solve_lp(K, c, q, lb, ub, x0=x0, y0=y0, tol=tol,
                      time_limit=max(self._left() - reserve, 0.0), engine=self.engine,
@@ -1093,7 +1099,8 @@ class _Run:
         elif status != Status.OPTIMAL:
             message = (f"pdhg: certificate not reached in the time limit (gap "
                        f"{cert1.duality_gap:.2e}, primal {cert1.primal_residual:.1e}, dual "
-                       f"{cert1.dual_residual:.1e})")
+                       f"{cert1.dual_residual:.1e})"
+                       + (f"; {self._start_kept}" if self._start_kept else ""))
         return SolverResult(
             status, t=t_star, z=z, p=p, u=u, v=v, price=price, resource_price=u2,
             capacity_price=v2, solver="pdhg",
