@@ -195,3 +195,27 @@ def test_min_labour_at_the_very_edge_of_reach_is_not_passed_off_as_optimal():
     inside = e.replace(needs=needs).plan("min-labour", solver="highs")
     assert inside.status == "optimal"
     assert abs(inside.summary["duality_gap"]) <= 1e-9
+
+
+def test_pdhg_slow_to_its_first_tolerance_is_checked_early(monkeypatch):
+    """Floors raised to just below t* on the fuzzer's economy of 683 products (t* 1.3e-7):
+    PDHG ran a million iterations (74.5 s, its iteration cap) without reaching its first
+    tolerance (1e-4), after which the restricted LP finished in 0.2 s. A small economy's
+    iterate is now also checked once PDHG has run WHOLE_LP_STALL_SECONDS (5 s; 75.9 s ->
+    5.9 s on this economy, session 25). Here that
+    time is set to 0, so the check comes with PDHG's first callback, 1,024 iterations in,
+    and certifies the plan at HiGHS's t*."""
+    from econplan.plan import firstorder
+    from econplan.testing import odd_economy
+
+    e = odd_economy(45, 683)
+    t = e.plan(solver="highs").fulfilment
+    needs = e.tables["needs"].copy()
+    needs["floor"] += (1 - 1e-6) * min(t, 1.0) * (needs["target"] - needs["floor"])
+    edge = e.replace(needs=needs)
+    exact = edge.plan(solver="highs")
+    monkeypatch.setattr(firstorder, "WHOLE_LP_STALL_SECONDS", 0.0)
+    r = firstorder.PdhgSolver().solve(edge.problem(), SolverOptions(time_limit=120))
+    assert r.status == Status.OPTIMAL
+    assert r.iterations == 1024
+    assert r.t == pytest.approx(exact.fulfilment, abs=1e-9)
