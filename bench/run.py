@@ -1175,7 +1175,7 @@ def write_markdown(data: dict) -> None:
         "75.9 / 34.4 / 39.7 / 30.2 s -> 5.9 / 7.8 / 18.0 / 6.3 s, the same t*; on the "
         "generator's 3e3 and 5e3 x 2 with capacities and floors (PdhgSolver, seeds 0 and 1, "
         "the commit before and after back to back) 3.3 / 2.3 / 10.4 / 8.7 s -> 2.0 / 2.1 / "
-        "8.7 / 8.6 s, the same t* to 2e-11. "
+        "8.7 / 8.6 s, the same t* to 6e-10. "
         "Session 17 profiled it at 1e6 x 2 (138 s): 50 s went to building the "
         "chosen-technique matrix Q once per policy round and per plan column (NumPy gathers "
         "with index arrays of Q's size, SciPy conversions), 12 s to the per-product argmin, "
