@@ -147,21 +147,28 @@ def test_first_order_min_labour_stalled_on_a_thin_set_gets_the_whole_lp():
     assert abs(plan.summary["duality_gap"]) <= 1e-6
 
 
+def _floors_just_below_the_optimum(seed: int, n: int):
+    """The fuzzer's odd_economy(seed, n) with every floor raised to ``floor + (1 − 1e-6)·t*·
+    (target − floor)`` (bench/fuzz_odd.py --edge): t* becomes ~1e-7."""
+    from econplan.testing import odd_economy
+
+    e = odd_economy(seed, n)
+    t = e.plan(solver="highs").fulfilment
+    needs = e.tables["needs"].copy()
+    needs["floor"] += (1 - 1e-6) * min(t, 1.0) * (needs["target"] - needs["floor"])
+    return e.replace(needs=needs)
+
+
 def test_floors_raised_to_just_below_the_optimum_plan_optimal(tmp_path):
     """The fuzzer's economy (302 products, 752 techniques) with every floor raised to
     ``floor + (1 − 1e-6)·t*·(target − floor)``: t* becomes 3e-8, and before the absolute
     floors HiGHS ended "stage 2 ended: error" here (as on all five of the first --edge seeds
     of bench/fuzz_odd.py, session 25). Now optimal at linprog's t*, and the plan verifies."""
     import econplan
-    from econplan.testing import odd_economy
     from econplan.verify import verify
     from test_plan import reference_t
 
-    e = odd_economy(0, 302)
-    t = e.plan(solver="highs").fulfilment
-    needs = e.tables["needs"].copy()
-    needs["floor"] += (1 - 1e-6) * min(t, 1.0) * (needs["target"] - needs["floor"])
-    edge = e.replace(needs=needs)
+    edge = _floors_just_below_the_optimum(0, 302)
     plan = edge.plan(solver="highs")
     assert plan.status == "optimal", plan.summary.get("message")
     assert 0 < plan.fulfilment < 1e-6
@@ -206,13 +213,8 @@ def test_pdhg_slow_to_its_first_tolerance_is_checked_early(monkeypatch):
     time is set to 0, so the check comes with PDHG's first callback, 1,024 iterations in,
     and certifies the plan at HiGHS's t*."""
     from econplan.plan import firstorder
-    from econplan.testing import odd_economy
 
-    e = odd_economy(45, 683)
-    t = e.plan(solver="highs").fulfilment
-    needs = e.tables["needs"].copy()
-    needs["floor"] += (1 - 1e-6) * min(t, 1.0) * (needs["target"] - needs["floor"])
-    edge = e.replace(needs=needs)
+    edge = _floors_just_below_the_optimum(45, 683)
     exact = edge.plan(solver="highs")
     monkeypatch.setattr(firstorder, "WHOLE_LP_STALL_SECONDS", 0.0)
     r = firstorder.PdhgSolver().solve(edge.problem(), SolverOptions(time_limit=120))
