@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import numpy as np  # noqa: E402
 
 from econplan import Economy  # noqa: E402
-from econplan.testing import odd_economy  # noqa: E402
+from econplan.testing import floors_near_optimum, odd_economy, with_lacking_added  # noqa: E402
 
 
 def within_reach(economy: Economy, share: float = 0.97) -> Economy | None:
@@ -58,19 +58,11 @@ def only_just(economy: Economy, objective: str) -> Economy | None:
         return within_reach(economy, share=1 - 1e-9)
     plan = economy.plan(solver="highs", time_limit=300)
     if plan.status == "infeasible":
-        res = economy.tables["resources"].set_index("id")
-        tech = economy.tables["techniques"].set_index("id")
-        for b in plan.summary.get("blocking", []):
-            table, col = (res, "available") if b["kind"] == "resource" else (tech, "capacity")
-            table.loc[b["id"], col] += b["lacking"] * (1 + 1e-6) + 1e-9
-        return economy.replace(resources=res.reset_index(), techniques=tech.reset_index())
+        return with_lacking_added(economy, plan.summary.get("blocking", []))
     t = plan.summary.get("fulfilment")
     if plan.status != "optimal" or t is None:
         return None
-    needs = economy.tables["needs"].copy()
-    needs["floor"] = needs["floor"] + (1 - 1e-6) * min(t, 1.0) * (needs["target"]
-                                                                  - needs["floor"])
-    return economy.replace(needs=needs)
+    return floors_near_optimum(economy, t)
 
 
 def _span(text: str) -> tuple[int, int]:

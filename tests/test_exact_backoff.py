@@ -67,16 +67,12 @@ def _just_within_reach(seed: int = 6568, objective: str = "fulfilment"):
     """random_economy(seed) with the blocking amounts it reports added (as
     tests/test_random_economies.py does): its floors (min-labour: its targets) are then only
     just met (6568: t* = 1.3e-7; 1177: 1.5e-7)."""
-    from econplan.testing import random_economy
+    from econplan.testing import random_economy, with_lacking_added
 
     e = random_economy(seed)
     plan = e.plan(objective=objective, solver="highs")
     assert plan.status == "infeasible"
-    res, tech = e.resources.set_index("id"), e.techniques.set_index("id")
-    for b in plan.summary["blocking"]:
-        table, col = (res, "available") if b["kind"] == "resource" else (tech, "capacity")
-        table.loc[b["id"], col] += b["lacking"] * (1 + 1e-6) + 1e-9
-    return e.replace(resources=res.reset_index(), techniques=tech.reset_index())
+    return with_lacking_added(e, plan.summary["blocking"])
 
 
 def test_stage2_of_a_tiny_t_star_backs_off_absolutely(monkeypatch):
@@ -150,13 +146,10 @@ def test_first_order_min_labour_stalled_on_a_thin_set_gets_the_whole_lp():
 def _floors_just_below_the_optimum(seed: int, n: int):
     """The fuzzer's odd_economy(seed, n) with every floor raised to ``floor + (1 − 1e-6)·t*·
     (target − floor)`` (bench/fuzz_odd.py --edge): t* becomes ~1e-7."""
-    from econplan.testing import odd_economy
+    from econplan.testing import floors_near_optimum, odd_economy
 
     e = odd_economy(seed, n)
-    t = e.plan(solver="highs").fulfilment
-    needs = e.tables["needs"].copy()
-    needs["floor"] += (1 - 1e-6) * min(t, 1.0) * (needs["target"] - needs["floor"])
-    return e.replace(needs=needs)
+    return floors_near_optimum(e, e.plan(solver="highs").fulfilment)
 
 
 def test_floors_raised_to_just_below_the_optimum_plan_optimal(tmp_path):

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 import econplan
 from econplan import Economy
-from econplan.testing import random_economy
+from econplan.testing import random_economy, with_lacking_added
 from econplan.verify import verify
 from test_plan import reference_t
 
@@ -29,14 +29,7 @@ def test_random_economies_match_linprog_and_verify(tmp_path_factory, seed):
     plan = e.plan()
     if plan.status == "infeasible":
         # floors out of reach: relaxing the reported amounts must make them feasible
-        res = e.resources.set_index("id")
-        tech = e.techniques.set_index("id")
-        for b in plan.summary["blocking"]:
-            if b["kind"] == "resource":
-                res.loc[b["id"], "available"] += b["lacking"] * (1 + 1e-6) + 1e-9
-            else:
-                tech.loc[b["id"], "capacity"] += b["lacking"] * (1 + 1e-6) + 1e-9
-        relaxed = e.replace(resources=res.reset_index(), techniques=tech.reset_index())
+        relaxed = with_lacking_added(e, plan.summary["blocking"])
         again = relaxed.plan()
         assert again.ok, again.summary
         # now just within reach: t* ≥ 0, the same as linprog's

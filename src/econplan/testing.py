@@ -5,7 +5,9 @@ bench/, and anyone checking a tool of theirs against econplan).
 family: two techniques a product, hubs, capacities near a reference plan): several techniques a
 product, random inputs, one to three resources, some techniques capped, floors on some needs —
 the odd shapes an outside tool may send. Everything is drawn from one seed, so a failing
-economy is named by its seed.
+economy is named by its seed. :func:`with_lacking_added` and :func:`floors_near_optimum` move an
+economy to the edge of what it can do (thin feasible sets, tiny t*), where solvers are most
+fragile.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import pandas as pd
 
 from .model import Economy
 
-__all__ = ["odd_economy", "random_economy"]
+__all__ = ["floors_near_optimum", "odd_economy", "random_economy", "with_lacking_added"]
 
 
 def random_economy(
@@ -102,3 +104,23 @@ def odd_economy(seed: int, n: int) -> Economy:
     return random_economy(seed, n, techniques=(1, 5), capacity_shares=(0.1, 0.3, 0.6),
                           max_inputs=11, floor_shares=(0.0, 0.0, 0.02, 0.05),
                           available=(1.0, 4.0), available_per_product=40.0)
+
+
+def with_lacking_added(economy: Economy, blocking: Sequence[dict]) -> Economy:
+    """``economy`` with the amounts an infeasible plan's ``blocking`` list reports lacking
+    added to those resources and capacities (times 1 + 1e-6, plus 1e-9): its floors (or
+    min-labour's targets) are then only just within reach."""
+    res = economy.tables["resources"].set_index("id")
+    tech = economy.tables["techniques"].set_index("id")
+    for b in blocking:
+        table, col = (res, "available") if b["kind"] == "resource" else (tech, "capacity")
+        table.loc[b["id"], col] += b["lacking"] * (1 + 1e-6) + 1e-9
+    return economy.replace(resources=res.reset_index(), techniques=tech.reset_index())
+
+
+def floors_near_optimum(economy: Economy, t: float, share: float = 1 - 1e-6) -> Economy:
+    """``economy`` with every floor raised to ``floor + share·min(t, 1)·(target − floor)``,
+    ``t`` its fulfilment t*: the new t* is tiny (about ``(1 − share)·t*``)."""
+    needs = economy.tables["needs"].copy()
+    needs["floor"] = needs["floor"] + share * min(t, 1.0) * (needs["target"] - needs["floor"])
+    return economy.replace(needs=needs)
