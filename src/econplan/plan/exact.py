@@ -27,8 +27,8 @@ from .base import (
     Status,
 )
 from .formulation import (
+    BACKOFF_SLACKS,
     LP,
-    T_SLACK,
     elastic,
     elastic_blocking,
     stage1,
@@ -138,23 +138,27 @@ class ExactSolver(ABC):
         return SolverResult(status=Status.OPTIMAL, t=t, z=z, p=p, u=u, v=v,
                             **cost_duals(pb, lp2, y2))
 
+    def _passes(self, options: SolverOptions) -> list[SolverOptions]:
+        """The back-offs' option sets: the backend's plain method first (when it has one),
+        then ``options`` with its fallbacks — a wider slack is cheaper than a slower method
+        (measured, HiGHS on a fuzzed economy of 799 products: "unknown" unscaled at 1e-9 and
+        1e-8, optimal at 1e-7 in 0.2 s, where the scaled and IPM retries at 1e-9 and 1e-8
+        had taken 29 s, all "unknown" too)."""
+        if not self.plain_options:
+            return [options]
+        return [dataclasses.replace(options, extra={**options.extra, **self.plain_options}),
+                options]
+
     def stage2_backoff(self, pb: PlanProblem, t: float, options: SolverOptions,
-                       slacks: tuple[float, ...] = (T_SLACK, 1e-8, 1e-7)):
+                       slacks: tuple[float, ...] = BACKOFF_SLACKS):
         """Stage 2 at t ≥ t*(1 − slack). When stage 1's t* sits a hair above what is exactly
         attainable, stage 2 at the tightest slack is numerically on the edge of infeasible and
         solvers stall; each retry relaxes the slack tenfold (the certificate's gap then
         reports the difference), and for t* < 1 the same slacks then apply absolutely
         (:func:`~econplan.plan.formulation.stage2_floors`). Returns ``(lp, status, z, y)``."""
         status, z, y2, lp2 = Status.ERROR, np.array([]), np.array([]), None
-        # first each slack by the backend's plain method, then each with its fallbacks: a
-        # wider slack is cheaper than a slower method (measured, HiGHS on a fuzzed economy of
-        # 799 products: "unknown" unscaled at 1e-9 and 1e-8, optimal at 1e-7 in 0.2 s, where
-        # the scaled and IPM retries at 1e-9 and 1e-8 had taken 29 s, all "unknown" too)
-        passes = [options]
-        if self.plain_options:
-            passes.insert(0, dataclasses.replace(
-                options, extra={**options.extra, **self.plain_options}))
-        for opts in passes:
+        # first each slack by the backend's plain method, then each with its fallbacks
+        for opts in self._passes(options):
             for t_lo in stage2_floors(t, slacks):
                 lp2 = stage2(pb, t_lo)
                 status, z, y2 = self.solve_lp(lp2, opts)
@@ -207,7 +211,7 @@ class ExactSolver(ABC):
             f"them"))
 
     def _targets_backoff(self, pb: PlanProblem, options: SolverOptions,
-                         slacks: tuple[float, ...] = (T_SLACK, 1e-8, 1e-7)):
+                         slacks: tuple[float, ...] = BACKOFF_SLACKS):
         """min-labour with every target ``y_i`` lowered to ``y_i − s|y_i|``, for each slack s
         in turn (the plain method first, then with its fallbacks, as
         :meth:`stage2_backoff`): for targets within reach by less than the solver's
@@ -216,11 +220,7 @@ class ExactSolver(ABC):
         then meets the targets to s relative, which its certificate's primal residual
         reports. Returns ``(lp, status, z, y, s)``."""
         status, z, y2, lp2, used = Status.ERROR, np.array([]), np.array([]), None, 0.0
-        passes = [options]
-        if self.plain_options:
-            passes.insert(0, dataclasses.replace(
-                options, extra={**options.extra, **self.plain_options}))
-        for opts in passes:
+        for opts in self._passes(options):
             for s in slacks:
                 lp2 = stage2(pb, 1.0, exact_targets=True)
                 lp2.row_lo[:pb.n] = pb.y - s * np.abs(pb.y)

@@ -26,10 +26,12 @@ from .base import PlanProblem
 
 #: Stage 2 keeps t ≥ t*(1 − T_SLACK) (DESIGN.md).
 T_SLACK = 1e-9
+#: the slacks tried in turn where that stage 2 (or min-labour's targets) is numerically on the
+#: edge of infeasible: T_SLACK, then tenfold twice
+BACKOFF_SLACKS = (T_SLACK, 1e-8, 1e-7)
 
 
-def stage2_floors(best: float, slacks: tuple[float, ...] = (T_SLACK, 1e-8, 1e-7)
-                  ) -> list[float]:
+def stage2_floors(best: float, slacks: tuple[float, ...] = BACKOFF_SLACKS) -> list[float]:
     """The fulfilment (or harmony) floors stage 2 tries in turn after stage 1 found ``best``:
     ``best·(1 − s)`` for each slack s (DESIGN.md: the first is the rule, the wider ones are
     for a stage 2 on the edge of infeasible), then, when ``best`` < 1, ``best − s`` (not
