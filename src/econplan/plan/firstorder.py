@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -187,6 +187,20 @@ def stage1_lp(pb: PlanProblem) -> tuple[sp.csr_array, np.ndarray, np.ndarray, np
     lb = np.zeros(pb.m + 1)
     ub = np.concatenate([pb.cap, [np.inf]])
     return K, c, q, lb, ub
+
+
+class Stage2Plan(NamedTuple):
+    """What :meth:`_Run.stage2` returns: the activities, their stage-1 certificate, stage 2's
+    valuations (price, resource price, capacity price), the min-cost certificate of z against
+    them, and the targets (n,) that certificate is for."""
+
+    z: np.ndarray
+    cert: Any
+    price: np.ndarray
+    resource_price: np.ndarray
+    capacity_price: np.ndarray
+    cost_cert: Any
+    targets: np.ndarray
 
 
 class PdhgSolver:
@@ -800,9 +814,7 @@ class _Run:
         ``ymin + t_lo d`` (``t_lo = t1(1 − STAGE2_SLACK)``) by the certified first-order route
         (:meth:`_stage2_first_order`), and where that does not certify, HiGHS within the time
         left (up to :data:`TRY_HIGHS_STAGE2_UNTIL` techniques). Returns
-        ``(z, stage-1 certificate of z, price, resource price, capacity price, min-cost
-        certificate, the targets that certificate is for (n,))`` or None when no plan came
-        back."""
+        a :class:`Stage2Plan`, or None when no plan came back."""
         pb = self.pb
         # stage 2 has all the time left: the time limit's, or without one the
         # ``pdhg_time_limit`` safety limit's (900 s) (:meth:`_limit`)
@@ -817,8 +829,8 @@ class _Run:
         try_highs = pb.m <= TRY_HIGHS_STAGE2_UNTIL
         quick = max(STAGE2_MIN_SECONDS, STAGE2_SHARE * self._stage1_seconds)
         first = self._stage2_first_order(z1, t1, p_u_v, quick if try_highs else self._left())
-        if not try_highs or (first is not None and first[1].holds(self.tol)
-                             and first[5].holds(self.tol)):
+        if not try_highs or (first is not None and first.cert.holds(self.tol)
+                             and first.cost_cert.holds(self.tol)):
             return first
         exact = self._stage2_highs(t1, p_u_v)
         return exact if exact is not None else first
@@ -865,8 +877,8 @@ class _Run:
         self._say(f"stage 2: cost {pb.c @ z:.12g} (stage 1 {pb.c @ z1:.12g}), bound "
                   f"{cost_cert.bound:.12g}, gap {cost_cert.duality_gap:.2e}, t "
                   f"{cert.achieved:.12g}")
-        return (z, cert, res.price, res.resource_price, res.capacity_price, cost_cert,
-                pb2.y)
+        return Stage2Plan(z, cert, res.price, res.resource_price, res.capacity_price,
+                          cost_cert, pb2.y)
 
     def _stage2_highs(self, t1: float, p_u_v: tuple, seconds: float | None = None):
         """Stage 2 by HiGHS's simplex (small economies: milliseconds, and exact where the
@@ -890,8 +902,8 @@ class _Run:
                                          duals["price"], duals["resource_price"],
                                          duals["capacity_price"])
         self._say(f"stage 2 (HiGHS): cost {pb.c @ z:.12g}, gap {cost_cert.duality_gap:.2e}")
-        return (z, self._cert(z, *p_u_v), duals["price"], duals["resource_price"],
-                duals["capacity_price"], cost_cert, lo)
+        return Stage2Plan(z, self._cert(z, *p_u_v), duals["price"], duals["resource_price"],
+                          duals["capacity_price"], cost_cert, lo)
 
     def _stage2_shortcut(self, z1: np.ndarray, cert1, u: np.ndarray):
         """Stage 2 is unnecessary when the cost is one resource (labour, by default) that binds
@@ -1067,20 +1079,22 @@ class _Run:
             price, u2, v2, message = shortcut
         elif status == Status.OPTIMAL and self._left() > 0:
             out2 = self.stage2(z1, t_star, (p, u, v))
-            if (out2 is not None and out2[1].holds(self.tol) and out2[5].holds(self.tol)
-                    and pb.c @ out2[0] > pb.c @ z1):
+            if (out2 is not None and out2.cert.holds(self.tol)
+                    and out2.cost_cert.holds(self.tol) and pb.c @ out2.z > pb.c @ z1):
                 # stage 1's plan costs no more (equal but for rounding: a tiny t*, where both
                 # make the floors at least cost): it meets stage 2's targets (t* ≥ t_lo), so
                 # stage 2's duals bound its cost too; keep it with them when that holds
-                kept = min_cost_certificate(pb.M, pb.R, pb.b, pb.cap, out2[6], pb.c, z1,
-                                            *out2[2:5])
+                kept = min_cost_certificate(pb.M, pb.R, pb.b, pb.cap, out2.targets, pb.c, z1,
+                                            out2.price, out2.resource_price,
+                                            out2.capacity_price)
                 self._say(f"stage 2: stage 1's plan costs no more ({pb.c @ z1:.12g} against "
-                          f"{pb.c @ out2[0]:.12g}); against stage 2's duals: gap "
+                          f"{pb.c @ out2.z:.12g}); against stage 2's duals: gap "
                           f"{kept.duality_gap:.2e}, primal {kept.primal_residual:.1e}")
                 if kept.holds(self.tol):
-                    out2 = (z1, cert1, *out2[2:5], kept, out2[6])
-            if out2 is not None and out2[1].holds(self.tol) and pb.c @ out2[0] <= pb.c @ z1:
-                z, _, price, u2, v2, cost_cert, _ = out2
+                    out2 = out2._replace(z=z1, cert=cert1, cost_cert=kept)
+            if out2 is not None and out2.cert.holds(self.tol) and pb.c @ out2.z <= pb.c @ z1:
+                z, price, u2, v2 = out2.z, out2.price, out2.resource_price, out2.capacity_price
+                cost_cert = out2.cost_cert
                 if not cost_cert.holds(self.tol):
                     status = Status.TIME_LIMIT  # t* is proven, the least cost is not
                     message = (f"pdhg: stage 2 (least resource cost) not certified in its "
@@ -1089,11 +1103,11 @@ class _Run:
                                f"t* = {t_star:.10g} is certified")
             elif out2 is not None:
                 status = Status.TIME_LIMIT  # t* is proven, the least cost is not
-                cc = out2[5]
+                cc = out2.cost_cert
                 bound = (f"proven least cost ≥ {cc.bound:.10g}"
                          if cc.dual_residual <= self.tol else "no proven lower bound")
                 why = (f"did not meet every row to 1e-6: primal residual "
-                       f"{out2[1].primal_residual:.1e}" if not out2[1].holds(self.tol) else
+                       f"{out2.cert.primal_residual:.1e}" if not out2.cert.holds(self.tol) else
                        "cost more, and stage 2's duals do not prove stage 1's cost")
                 message = (f"pdhg: stage 2 (least resource cost) not certified in the time "
                            f"limit; stage 1's plan is kept: cost {pb.c @ z1:.10g}, {bound} "
