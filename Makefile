@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 
-.PHONY: demo test bench bench-quick lint serve sysdeps venv clean
+.PHONY: demo test fuzz bench bench-quick lint serve sysdeps venv clean
 
 venv: $(VENV)/.installed
 
@@ -25,6 +25,12 @@ demo: venv
 ## test: the whole test suite (installs Debian chromium/postgresql first when root)
 test: venv sysdeps
 	$(PY) -m pytest
+
+## fuzz: the property tests with new random examples on every run (`make test` draws a
+## fixed set); pin what it finds with @example
+fuzz: venv
+	ECONPLAN_HYPOTHESIS=explore $(PY) -m pytest tests/test_random_economies.py \
+		tests/test_properties.py tests/test_fill.py tests/test_unmade.py tests/test_csv_writer.py
 
 ## bench: benchmarks beside their references (~1 h: references time out at 180 s, and
 ## the service bench runs 1000 SIGKILL cycles); writes bench/RESULTS.md

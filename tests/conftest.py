@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 import econplan
 
 EXAMPLE = Path(econplan.__file__).parent / "examples" / "small"
+
+# Property tests draw the same examples on every run by default ("ci"), so that a clean
+# clone's `make test` passes or fails the same way each time; `make fuzz` ("explore") draws
+# new ones on every run to find new cases, which then get pinned with @example.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile("explore", derandomize=False, print_blob=True)
+settings.load_profile(os.environ.get("ECONPLAN_HYPOTHESIS", "ci"))
 
 
 @pytest.fixture(scope="session")
