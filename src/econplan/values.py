@@ -172,22 +172,46 @@ def _choose_techniques(economy: Structure) -> tuple[Choice, np.ndarray]:
     o = np.asarray(economy.output)
     tp = np.asarray(economy.tech_product)
     A = economy.A
-    last = np.zeros(n)  # values of the last policy that could run on its own (0 at first)
+    good = None  # (technique, values) of the last policy that could run on its own
+    tried: set[str] = set()
     for _ in range(200):
         choice = Choice(technique, producible)
         lam = _policy_values(economy, choice, lab)
         if lam is None:
-            # this policy uses up more than it makes (the least-direct-labour start can: a
-            # cheap technique fed by a product that needs much of it back; a fuzzer found 22 of
-            # 40 such economies wrongly called unproductive): Bellman sweeps, the contract's
-            # own fixed point, from the last good values until the choice settles, then
-            # policy iteration again from there
-            new = _value_sweeps(last, lab, A, o, tp, ok, producible)
-            if (new == technique).all():
-                return choice, np.zeros(n)  # no better choice: the check reports it
+            # this policy uses up more than it makes
+            if good is not None:
+                # from a policy that runs, only a tie can lead to one that does not (the
+                # lowest id among equally cheap techniques: a labour-free technique making
+                # a product from as much of itself is as cheap as any): switch only where a
+                # technique is strictly cheaper than in the last good one
+                g_tech, g_lam = good
+                new = _argmin_by_product(np.where(ok, (lab + A.T @ g_lam) / o, np.inf), tp,
+                                         n, keep=g_tech)
+                if (new == g_tech).all() or (new == technique).all():
+                    return Choice(g_tech, producible), g_lam
+            elif "sweeps" not in tried:
+                # the least-direct-labour start can: a cheap technique fed by a product that
+                # needs much of it back (a fuzzer found 22 of 40 such economies wrongly
+                # called unproductive): Bellman sweeps, the contract's own fixed point, from
+                # 0 until the choice settles, then policy iteration again from there
+                tried.add("sweeps")
+                new = _value_sweeps(np.zeros(n), lab, A, o, tp, ok, producible)
+            elif "lp" not in tried:
+                # from 0 a labour-free technique making a product from as much of itself
+                # costs 0 for ever, and the sweeps settle on it (an outside check, session
+                # 26: valid economies refused as unproductive on load): the least-labour
+                # choice that runs, from an LP (:func:`_runnable_choice`)
+                tried.add("lp")
+                new = _runnable_choice(economy, lab, ok, producible)
+                if new is None:
+                    return choice, np.zeros(n)
+            else:
+                return choice, np.zeros(n)  # no choice runs: the check reports it
+            if (new == technique).all() and good is None and "lp" in tried:
+                return choice, np.zeros(n)
             technique = new
             continue
-        last = lam
+        good = (technique, lam)
         unit = np.where(ok, (lab + A.T @ lam) / o, np.inf)
         new = _argmin_by_product(unit, tp, n)
         if (new == technique).all():
@@ -196,17 +220,55 @@ def _choose_techniques(economy: Structure) -> tuple[Choice, np.ndarray]:
     raise RuntimeError("technique choice did not settle in 200 rounds")
 
 
+def _runnable_choice(economy: Structure, lab: np.ndarray, ok: np.ndarray,
+                     producible: np.ndarray) -> np.ndarray | None:
+    """One technique per producible product that can run on its own, the cheapest in labour:
+    a vertex of ``min Σ_j (l_j + δ o_j) z_j`` subject to ``(B − A) z ≥ 1`` on the producible
+    products, ``z ≥ 0`` over the usable techniques (HiGHS's dual simplex). Each product's row
+    needs a technique of its own in the basis, so the basis is one technique per product,
+    with ``M_c z_c ≥ 1 > 0``: a productive choice (an M-matrix), and by the non-substitution
+    theorem the least-labour one (δ, a millionth of the mean positive labour per unit of
+    output, only keeps zero-labour loops from being free). None when the LP has no optimum
+    (no choice runs). Sized like the economy: only for economies the cheaper starts fail."""
+    from scipy.optimize import linprog
+
+    rows = np.flatnonzero(producible)
+    cols = np.flatnonzero(ok)
+    if not len(rows):
+        return np.full(len(producible), -1, dtype=np.int64)
+    o = np.asarray(economy.output)
+    per = lab[cols] / o[cols]
+    delta = 1e-6 * (float(per[per > 0].mean()) if (per > 0).any() else 1.0)
+    M = sp.csr_array(economy.M)[rows, :][:, cols]
+    res = linprog(lab[cols] + delta * o[cols], A_ub=-M, b_ub=-np.ones(len(rows)),
+                  bounds=(0, None), method="highs-ds")
+    if res.status != 0:
+        return None
+    made = np.zeros(economy.n_techniques)
+    made[cols] = res.x * o[cols]
+    tp = np.asarray(economy.tech_product)
+    with np.errstate(divide="ignore"):  # (positive costs: the tie rule is relative)
+        pick = _argmin_by_product(np.where(made > 0, 1.0 / made, np.inf), tp, len(producible))
+    return np.where(producible, pick, -1)
+
+
 def _policy_values(economy: Structure, choice: Choice, lab: np.ndarray) -> np.ndarray | None:
     """Labour values (n,) of one technique per product, or None when that choice cannot run
     on its own (singular, not finite, or negative values: it uses up more than it makes)."""
     lam = np.zeros(economy.n_products)
+    Mc = _square(economy, choice)
     try:
-        lam[choice.products] = solve_left(_square(economy, choice),
-                                          lab[choice.columns][None, :])[0]
+        lam[choice.products] = solve_left(Mc, lab[choice.columns][None, :])[0]
     except (np.linalg.LinAlgError, EconplanError, RuntimeError, FloatingPointError):
         return None
     scale = max(float(np.max(np.abs(lam), initial=0.0)), 1.0)
     if not np.all(np.isfinite(lam)) or (lam < -1e-9 * scale).any():
+        return None
+    # λ ≥ 0 with every chosen technique using labour proves the choice productive (λ M_c = l
+    # > 0, M_c a Z-matrix); where some use none, λ says nothing there (a labour-free
+    # technique making 1 of a product from 1.5 of it has λ = 0): check the block itself
+    if (lab[choice.columns] <= 0).any() and not _block_ok(
+            Mc, np.asarray(economy.output)[choice.columns]):
         return None
     return lam
 
@@ -245,9 +307,12 @@ def _direct_labour_choice(economy: Structure
     return ok, producible, lab, technique
 
 
-def _argmin_by_product(cost: np.ndarray, tp: np.ndarray, n: int) -> np.ndarray:
+def _argmin_by_product(cost: np.ndarray, tp: np.ndarray, n: int,
+                       keep: np.ndarray | None = None) -> np.ndarray:
     """For each product, the technique of least ``cost``; among techniques within
-    :data:`TIE_RTOL` of the least, the lowest index (= lowest id, techniques are sorted)."""
+    :data:`TIE_RTOL` of the least, the lowest index (= lowest id, techniques are sorted).
+    With ``keep`` (technique per product, -1 for none), a product keeps that technique when
+    it is among the least (no switch on a tie)."""
     best = np.full(n, np.inf)
     np.minimum.at(best, tp, cost)
     finite = np.isfinite(cost)
@@ -256,6 +321,10 @@ def _argmin_by_product(cost: np.ndarray, tp: np.ndarray, n: int) -> np.ndarray:
     idx = np.flatnonzero(tied)
     # lowest index per product: iterate in reverse so the lowest wins
     choice[tp[idx[::-1]]] = idx[::-1]
+    if keep is not None:
+        kept = (keep >= 0) & (choice >= 0)
+        kept[kept] = tied[keep[kept]]
+        choice = np.where(kept, keep, choice)
     return choice
 
 

@@ -552,8 +552,14 @@ class _Run:
         cert = self._cert(z, p, u, v)
         self._say(f"{what}: t {t_in:.12g} → {cert.achieved:.12g}, bound {cert.bound:.12g}, "
                   f"gap {cert.duality_gap:.2e}")
-        filled = adjusted_fill(self.st, self.R, pb.b, pb.cap, pb.ymin, d, p, u, t_in,
-                               deadline=time.perf_counter() + 0.2 * max(self._left(), 0.0))
+        try:  # an aid, never a failure: a Leontief solve of its marginal techniques can
+            # diverge where a labour-free technique makes a product from as much of itself
+            # (the certificate above stands either way)
+            filled = adjusted_fill(self.st, self.R, pb.b, pb.cap, pb.ymin, d, p, u, t_in,
+                                   deadline=time.perf_counter() + 0.2 * max(self._left(), 0.0))
+        except (ArithmeticError, ValueError, RuntimeError, EconplanError) as exc:
+            self._say(f"fill: {type(exc).__name__}: {exc}")
+            filled = None
         if filled is not None:
             cf = self._cert(filled[0], p, u, v)
             self._say(f"fill: t {cf.achieved:.12g}, primal {cf.primal_residual:.1e}")

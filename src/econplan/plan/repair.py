@@ -33,6 +33,7 @@ from functools import cached_property
 import numpy as np
 import scipy.sparse as sp
 
+from ..errors import EconplanError
 from ..kernels import _group_index, gross_activities, grouped_argmin
 from .unmade import levels
 
@@ -192,7 +193,13 @@ def produce_deficits(st: Structure, cap: np.ndarray, ymin: np.ndarray, d: np.nda
         if not deficit.any():
             break
         choice = st.pick(np.where(capped, cap - z, np.inf))
-        dz = gross_activities(st.A, st.o, choice, deficit)
+        try:
+            dz = gross_activities(st.A, st.o, choice, deficit)
+        except (ArithmeticError, EconplanError):
+            # that choice cannot run on its own (a labour-free technique making a product
+            # from as much of itself, uncapped like its alternative): the deficits stay, and
+            # the steps after lower t for them
+            break
         z[choice] = np.minimum(z[choice] + dz, cap[choice])
 
 
