@@ -203,6 +203,12 @@ def test_time_limit_option(tmp_path, example_bundle):
     r = CliRunner().invoke(app, ["plan", str(example_bundle), "--out", str(bad),
                                  "--time-limit", "-5"])
     assert r.exit_code == 2 and "--time-limit" in r.output and not bad.exists()
+    # an unknown solver is bad input too (it was exit 1 with "ValueError: ..." until session 26)
+    r = CliRunner().invoke(app, ["plan", str(example_bundle), "--out", str(bad),
+                                 "--solver", "bogus"])
+    lines = [x for x in r.output.splitlines() if x.strip()]
+    assert r.exit_code == 2 and len(lines) == 1 and "unknown solver 'bogus'" in lines[0]
+    assert "Error" not in lines[0] and not bad.exists()
     a, b = tmp_path / "a", tmp_path / "b"
     assert CliRunner().invoke(app, ["plan", str(example_bundle), "--out", str(a)]).exit_code == 0
     r = CliRunner().invoke(app, ["plan", str(example_bundle), "--out", str(b),

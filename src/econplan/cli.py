@@ -252,8 +252,11 @@ def _check_solver_objective(solver: str | None, objective: str) -> None:
     is HiGHS's only); None (the default, chosen by objective and size) always can."""
     from .plan import NEEDS, SOLVERS, Objective
 
-    if solver is None or solver not in SOLVERS:
+    if solver is None:
         return
+    if solver not in SOLVERS:
+        fail(f"--solver: unknown solver {solver!r} (choose from {', '.join(sorted(SOLVERS))}, "
+             "or leave --solver out)", 2)
     need = NEEDS[Objective(objective)]
     if need not in SOLVERS[solver].capabilities:
         able = sorted(name for name, b in SOLVERS.items() if need in b.capabilities)
