@@ -181,6 +181,23 @@ def test_verify_fails_on_false_figures_in_the_summary(planned, tmp_path, key, va
     assert not v.ok and key in v.line
 
 
+def test_verify_fails_when_the_summary_lacks_a_contract_field(planned, tmp_path):
+    """Every field DESIGN.md's plan output lists must be in summary.json (an outside check
+    removed duality_gap, primal_residual, bottlenecks, objective, solver, seconds,
+    techniques and solver_version in turn, and verify said OK: session 26)."""
+    from econplan.verify import SUMMARY_FIELDS
+
+    bundle, out = planned
+    s = json.loads((out / "summary.json").read_text())
+    assert set(SUMMARY_FIELDS) <= set(s)
+    for key in SUMMARY_FIELDS:
+        bad = tmp_path / f"bad-{key}"
+        shutil.copytree(out, bad)
+        (bad / "summary.json").write_text(json.dumps({k: v for k, v in s.items() if k != key}))
+        v = verify(bundle, bad)
+        assert not v.ok and f"lacks {key}" in v.line, (key, v.line)
+
+
 SUMMARY_FIGURES = ["bound", "fulfilment_achieved", "labour_used", "labour_available",
                    "labour_cost", "fulfilment", "products", "techniques", "resources"]
 

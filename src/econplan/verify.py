@@ -163,6 +163,13 @@ def _products_made(act, t_ids, made_by) -> str | None:
     return None
 
 
+#: what DESIGN.md's plan output says summary.json carries (a value may be null where the
+#: status leaves it undefined; the key must be there)
+SUMMARY_FIELDS = ("status", "objective", "fulfilment", "solver", "seconds", "products",
+                  "techniques", "primal_residual", "duality_gap", "dual_residual",
+                  "bottlenecks", "inputs_sha256", "solver_version")
+
+
 def verify(bundle: str | Path, plan_dir: str | Path, tol: float = 1e-6) -> Verdict:
     """Re-check the plan in ``plan_dir`` against ``bundle``; see the module docstring."""
     import econplan
@@ -170,6 +177,10 @@ def verify(bundle: str | Path, plan_dir: str | Path, tol: float = 1e-6) -> Verdi
     plan_dir = Path(plan_dir)
     economy = econplan.load(bundle)
     summary = read_summary(plan_dir)
+    lacking = [key for key in SUMMARY_FIELDS if key not in summary]
+    if lacking:  # (an outside check removed each in turn and verify said OK, session 26)
+        return Verdict(False, f"FAIL: summary.json lacks {', '.join(lacking)} (DESIGN.md, "
+                       "plan output)")
     if summary.get("inputs_sha256") != economy.sha256:
         return Verdict(False, "FAIL: the plan was made from a different bundle (inputs_sha256)")
     status = summary.get("status")
