@@ -39,6 +39,32 @@ Tables = dict[str, pd.DataFrame]
 # --------------------------------------------------------------------------- reading
 
 
+def meta_line(file: str, key: str, entry: str | None = None) -> int | None:
+    """The line of ``file`` (economy.toml) that sets top-level ``key``, or with ``entry`` the
+    line of that entry of table ``key`` (``[costs]`` then ``co2 = 2``; an inline table's own
+    line); None when the file cannot be read or no such line is found (errors name it)."""
+    try:
+        lines = Path(file).read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+    def sets(text: str, name: str) -> bool:
+        q = re.escape(name)
+        return re.match(rf"""\s*(?:{q}|"{q}"|'{q}')\s*=""", text) is not None
+
+    table = None
+    for i, text in enumerate(lines, start=1):
+        header = re.match(r"\s*\[\s*([^\]]+?)\s*\]", text)
+        if header:
+            table = header.group(1)
+            continue
+        if table is None and sets(text, key):
+            return i
+        if entry is not None and table == key and sets(text, entry):
+            return i
+    return None
+
+
 def read_meta(folder: Path) -> dict:
     """Read ``economy.toml``: ``name`` and ``period`` (strings), optional ``description``,
     ``labour`` (the id of the labour resource) and ``[costs]`` (resource id → weight)."""
@@ -62,14 +88,17 @@ def read_meta(folder: Path) -> dict:
         value = meta[key]
         if isinstance(value, bool) or not isinstance(
                 value, str | int | float | datetime.date | datetime.time):
-            raise BundleError(str(path), "must be a string", field=key)
+            raise BundleError(str(path), "must be a string", field=key,
+                              line=meta_line(str(path), key))
         meta[key] = value.isoformat() if isinstance(value, datetime.date | datetime.time) \
             else str(value)
     for key in ("description", "labour"):
         if key in meta and not isinstance(meta[key], str):
-            raise BundleError(str(path), "must be a string", field=key)
+            raise BundleError(str(path), "must be a string", field=key,
+                              line=meta_line(str(path), key))
     if "costs" in meta and not isinstance(meta["costs"], dict):
-        raise BundleError(str(path), "must be a table of resource id = weight", field="costs")
+        raise BundleError(str(path), "must be a table of resource id = weight", field="costs",
+                          line=meta_line(str(path), "costs"))
     return meta
 
 

@@ -520,17 +520,22 @@ def _check_references(t: Tables, files: Mapping[str, str], meta: dict) -> Codes:
             files["needs"],
             f"floor {needs['floor'].iloc[i]:g} is above target {needs['target'].iloc[i]:g} "
             f"for product {needs['product'].iloc[i]!r}", line=_line(needs, i), field="floor")
+    from .bundle import meta_line
+
     labour = meta.get("labour")
     if labour is not None and labour not in set(ids["resources"]):
         raise BundleError(files["economy"], f"unknown resource {labour!r} (not in "
-                          "resources.csv)", field="labour")
+                          "resources.csv)", field="labour",
+                          line=meta_line(files["economy"], "labour"))
     for rid, weight in (meta.get("costs") or {}).items():
         if rid not in set(ids["resources"]):
-            raise BundleError(files["economy"], f"unknown resource {rid!r}", field="costs")
+            raise BundleError(files["economy"], f"unknown resource {rid!r}", field="costs",
+                              line=meta_line(files["economy"], "costs", rid))
         if (isinstance(weight, bool) or not isinstance(weight, int | float)
                 or not np.isfinite(weight) or weight < 0):
             raise BundleError(files["economy"], f"weight {weight!r} of resource {rid!r} must "
-                              "be a finite number ≥ 0", field="costs")
+                              "be a finite number ≥ 0", field="costs",
+                              line=meta_line(files["economy"], "costs", rid))
     return found
 
 
