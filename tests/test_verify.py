@@ -167,7 +167,8 @@ def test_plan_without_needs_is_certified(tmp_path, example_bundle):
 
 
 @pytest.mark.parametrize("key,value", [("duality_gap", 0.5), ("primal_residual", 3.0),
-                                       ("dual_residual", 0.25)])
+                                       ("dual_residual", 0.25), ("duality_gap", -1e-7),
+                                       ("primal_residual", 5e-7), ("dual_residual", 5e-7)])
 def test_verify_fails_on_false_figures_in_the_summary(planned, tmp_path, key, value):
     """summary.json's residuals and gap must be the ones the files give (a fuzzer changed them
     in a certified plan and verify still said OK)."""
@@ -196,6 +197,32 @@ def test_verify_fails_when_the_summary_lacks_a_contract_field(planned, tmp_path)
         (bad / "summary.json").write_text(json.dumps({k: v for k, v in s.items() if k != key}))
         v = verify(bundle, bad)
         assert not v.ok and f"lacks {key}" in v.line, (key, v.line)
+
+
+def test_verify_fails_when_the_bottlenecks_are_not_the_binding_ones(planned, tmp_path):
+    """The bottlenecks must be every binding resource and capacity, and only those, largest
+    first (an outside check emptied, reversed and shortened the list and added an unpriced
+    resource, and verify said OK: session 26)."""
+    bundle, out = planned
+    s = json.loads((out / "summary.json").read_text())
+    listed = s["bottlenecks"]
+    assert listed  # each planned economy has a binding resource or capacity
+    res = pd.read_csv(out / "resources.csv")
+    unpriced = res[res["valuation"] == 0]
+    edits = {"emptied": [], "shortened": listed[1:]}
+    if len(listed) > 1:
+        edits["reversed"] = listed[::-1]
+    if len(unpriced):
+        r = unpriced.iloc[0]
+        edits["unpriced added"] = listed + [{
+            "kind": "resource", "id": r["resource"], "valuation": 0.0, "used": r["used"],
+            "available": r["available"], "gain_per_percent": 0.0, "per": listed[0]["per"]}]
+    for what, bottlenecks in edits.items():
+        bad = tmp_path / what.replace(" ", "-")
+        shutil.copytree(out, bad)
+        (bad / "summary.json").write_text(json.dumps({**s, "bottlenecks": bottlenecks}))
+        v = verify(bundle, bad)
+        assert not v.ok and "bottleneck" in v.line, (what, v.line)
 
 
 SUMMARY_FIGURES = ["bound", "fulfilment_achieved", "labour_used", "labour_available",
