@@ -376,9 +376,9 @@ CASES: list[Case] = [
          "inputs.csv", 20, "amount", ("not productive", "grain", "bread")),
     # wrong number of fields
     Case("too-many-fields", replace_line("inputs.csv", 6, "bakery,electricity,0.3,7"),
-         "inputs.csv", 6, None, ("expected 3 fields", "found 4")),
+         "inputs.csv", 6, None, ("expected 3 fields", "found 4", "quote values")),
     Case("too-few-fields", replace_line("resources.csv", 3, "land,Farm land,hectares"),
-         "resources.csv", 3, None, ("expected 4 fields", "found 3")),
+         "resources.csv", 3, "available", ("expected 4 fields", "found 3")),
     # Parquet bundles (line = data row + 1, as for CSV)
     Case("parquet-negative-amount", parquet_cell("inputs", 2, "amount", -1.0),
          "inputs.parquet", 4, "amount", ("negative",)),

@@ -265,8 +265,12 @@ def _read_csv_slow(path: Path, spec: Table,
             if len(row) != len(header):
                 raise BundleError(
                     file,
-                    f"expected {len(header)} fields as in the header, found {len(row)}",
+                    f"expected {len(header)} fields as in the header, found {len(row)}"
+                    + ("" if len(row) < len(header) else " (a value beyond the last field; "
+                       "quote values that contain commas)"),
                     line=row_start,
+                    # a short row: the first field it lacks
+                    field=header[len(row)].strip() if len(row) < len(header) else None,
                 )
             rows.append(row)
             lines.append(row_start)
