@@ -374,6 +374,12 @@ CASES: list[Case] = [
               append_line("inputs.csv", "farm,bread,0.5"),
               append_line("inputs.csv", "bakery,bread,0.6")),
          "inputs.csv", 20, "amount", ("not productive", "grain", "bread")),
+    # an amount whose products overflow double precision is not a loop (session 26: it was
+    # called "not productive", naming another line)
+    Case("amount-overflows", set_cell("inputs.csv", 6, "amount", "1e308"),
+         "inputs.csv", 6, "amount", ("too large to compute", "larger units")),
+    Case("resource-use-overflows", set_cell("resource_use.csv", 4, "amount", "1e101"),
+         "resource_use.csv", 4, "amount", ("too large to compute", "1e+101")),
     # wrong number of fields
     Case("too-many-fields", replace_line("inputs.csv", 6, "bakery,electricity,0.3,7"),
          "inputs.csv", 6, None, ("expected 3 fields", "found 4", "quote values")),

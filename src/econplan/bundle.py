@@ -414,6 +414,15 @@ def _numbers(arr: pa.Array | None, col: Column, n: int, file: str,
             word = "negative" if vals[i] < 0 else "zero"
             raise BundleError(file, f"{word} value {vals[i]:g}; must be {rel}{col.minimum:g}",
                               line=_ln(offset, i), field=col.name)
+    if col.maximum is not None:
+        with np.errstate(invalid="ignore"):
+            bad = vals > col.maximum
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise BundleError(file, f"value {vals[i]:g} is too large to compute with (at most "
+                              f"{col.maximum:g}: values and plans multiply such amounts beyond "
+                              "double precision); choose larger units", line=_ln(offset, i),
+                              field=col.name)
     return vals
 
 

@@ -8,6 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: the largest input or resource use per unit of activity a bundle may give: values and plans
+#: multiply such amounts along input chains, and 1e100² already nears the largest double
+#: (an outside check, session 26: 1e15 made HiGHS fail, 1e308 was called "not productive")
+LARGEST_AMOUNT = 1e100
+
 
 @dataclass(frozen=True)
 class Column:
@@ -16,7 +21,8 @@ class Column:
     ``kind``: ``id`` (unique string key), ``ref:<table>`` (must name a row of that table),
     ``text`` (free string) or ``number`` (finite float). ``default`` is used for empty cells and
     for an absent optional column; ``None`` with ``required`` means the value must be given.
-    ``minimum``/``strict`` bound numbers (``strict``: must be > minimum). ``empty_is_none``: an
+    ``minimum``/``strict`` bound numbers (``strict``: must be > minimum), ``maximum`` from
+    above (per-unit amounts: :data:`LARGEST_AMOUNT`). ``empty_is_none``: an
     empty cell means "no limit" (capacity).
     """
 
@@ -26,6 +32,7 @@ class Column:
     default: float | str | None = None
     minimum: float | None = None
     strict: bool = False
+    maximum: float | None = None
     empty_is_none: bool = False
     unit: str = ""
     description: str = ""
@@ -89,7 +96,7 @@ TABLES: dict[str, Table] = {
                 Column("technique", "ref:techniques"),
                 Column("product", "ref:products"),
                 Column(
-                    "amount", "number", minimum=0.0, strict=True,
+                    "amount", "number", minimum=0.0, strict=True, maximum=LARGEST_AMOUNT,
                     unit="product unit per unit of activity",
                     description="units of the product consumed per unit of activity",
                 ),
@@ -117,7 +124,8 @@ TABLES: dict[str, Table] = {
                 Column("technique", "ref:techniques"),
                 Column("resource", "ref:resources"),
                 Column(
-                    "amount", "number", minimum=0.0, unit="resource unit per unit of activity",
+                    "amount", "number", minimum=0.0, maximum=LARGEST_AMOUNT,
+                    unit="resource unit per unit of activity",
                 ),
             ),
             key=("technique", "resource"),
