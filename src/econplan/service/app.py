@@ -154,9 +154,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     def validation_error(request: Request, exc: RequestValidationError) -> Any:
         if is_api(request):
-            from fastapi.encoders import jsonable_encoder
+            # where, what and why, not the input itself: NaN, Infinity (Python's JSON reads
+            # them) or a lone surrogate cannot be written back as JSON (an outside check,
+            # session 26: each was a 500), and a rejected password should not be echoed
+            def text(x: Any) -> Any:  # (a key may hold a lone surrogate too)
+                return x if isinstance(x, int) else str(x).encode(
+                    "utf-8", "backslashreplace").decode("utf-8")
 
-            return JSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
+            detail = [{"loc": [text(x) for x in e.get("loc", [])],
+                       "msg": text(e.get("msg", "")), "type": text(e.get("type", ""))}
+                      for e in exc.errors()]
+            return JSONResponse({"detail": detail}, status_code=422)
         msgs = "; ".join(
             f"{'.'.join(str(x) for x in e.get('loc', [])[1:])}: {e.get('msg')}"
             for e in exc.errors()

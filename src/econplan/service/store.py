@@ -20,6 +20,7 @@ import tempfile
 import threading
 import time
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -402,8 +403,20 @@ def read_bundle_zip(data: bytes) -> dict[str, str]:
             total += info.file_size
             if total > MAX_BUNDLE_BYTES:
                 raise ServiceError(413, "bundle larger than 50 MiB unpacked")
-            (Path(tmp) / name).write_bytes(zf.read(info))
-        return read_bundle_dir(Path(tmp))
+            try:
+                data_i = zf.read(info)
+            except (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError,
+                    EOFError, OSError, ValueError) as exc:
+                # a bad CRC, corrupt or unsupported compression, an encrypted entry (an
+                # outside check, session 26: each was a 500)
+                raise ServiceError(400, f"bundle: {name} in the zip cannot be read "
+                                        f"(corrupt or unsupported: {type(exc).__name__})"
+                                   ) from None
+            (Path(tmp) / name).write_bytes(data_i)
+        try:
+            return read_bundle_dir(Path(tmp))
+        except ServiceError as e:  # name the files as in the zip, not the server's folder
+            raise ServiceError(e.status, e.detail.replace(str(Path(tmp)) + "/", "")) from None
 
 
 def create_period(s: Session, actor: User | None, name: str, files: dict[str, str]) -> Period:
