@@ -78,6 +78,19 @@ def test_bad_page_input_gets_a_clear_4xx(started: Started) -> None:
     assert r.status_code == 400 and "floor" in r.text
     r = council.post("/council/targets", data={"csrf_token": ccsrf, "rule": "nonsense"})
     assert r.status_code == 400
+    # the API's bounds hold for the forms too (session 26: 1e13 and 1e301 were stored)
+    r = council.post(
+        "/council/targets",
+        data={"csrf_token": ccsrf, "rule": "sum", "product_0": "bread", "priority_0": "1e13"},
+    )
+    assert r.status_code == 400 and "priority" in r.text
+    works, wcsrf = page_client(started, "works1")
+    r = works.post("/workplace/report", data={"csrf_token": wcsrf, "technique": "farm",
+                                              "capacity": "1e301", "idempotency_key": "w1"})
+    assert r.status_code == 400 and "capacity" in r.text
+    r = works.post("/workplace/report", data={"csrf_token": wcsrf, "technique": "farm",
+                                              "capacity": "12", "idempotency_key": "w2"})
+    assert r.status_code == 303
     anon = TestClient(started.app, follow_redirects=False)
     for path in ("/plans/999999", "/jobs/999999", "/plans/diff?a=1&b=2", "/nowhere"):
         assert anon.get(path).status_code == 404, path
