@@ -202,3 +202,25 @@ def test_small_economies():
         assert len(t["products"]) == n
     with pytest.raises(ValueError):
         generate(None, 1)
+
+
+@pytest.mark.parametrize("args,option", [
+    (["--products", "1"], "--products"), (["--products", "0"], "--products"),
+    (["--products", "99999999999999"], "--products"),
+    (["--techniques-per-product", "27"], "--techniques-per-product"),
+    (["--techniques-per-product", "0"], "--techniques-per-product"),
+    (["--seed", "-1"], "--seed"),
+])
+def test_cli_refuses_what_the_generator_cannot_make(tmp_path: Path, args, option):
+    """Exit 2 with one line naming the option, nothing written (an outside check, session
+    26: --products 1, --techniques-per-product 27 and --seed -1 ended exit 1 with
+    'ValueError: ...', --products 1e14 with a MemoryError)."""
+    from typer.testing import CliRunner
+
+    from econplan.cli import app
+
+    out = tmp_path / "g"
+    r = CliRunner().invoke(app, ["generate", str(out), *args])
+    lines = [x for x in r.output.splitlines() if x.strip()]
+    assert r.exit_code == 2 and len(lines) == 1 and lines[0].startswith(option), r.output
+    assert not out.exists()

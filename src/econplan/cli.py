@@ -316,11 +316,16 @@ def print_plan_summary(p, out: Path) -> None:
             f"{', report.html' if (out / 'report.html').exists() else ''})")
 
 
+#: more products than this would not fit one machine's memory (1e6 × 2 takes ~6 GiB)
+MAX_GENERATED_PRODUCTS = 100_000_000
+
+
 @app.command()
 def generate(
     out: Annotated[Path, typer.Argument(help="Folder for the new bundle.")],
     products: Annotated[int, typer.Option(help="Number of products.")] = 1000,
-    techniques_per_product: Annotated[int, typer.Option(help="Alternatives per product.")] = 1,
+    techniques_per_product: Annotated[int, typer.Option(
+        help="Alternatives per product (1-26).")] = 1,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same files).")] = 0,
     capacities: Annotated[bool, typer.Option(help="Put capacities on techniques.")] = False,
     floors: Annotated[bool, typer.Option(help="Give needs floors.")] = False,
@@ -334,8 +339,14 @@ def generate(
     _state["quiet"] |= quiet
     if format not in ("csv", "parquet"):
         fail(f"--format: unknown format {format!r} (csv or parquet)", 2)
-    if products < 1 or techniques_per_product < 1:
-        fail("--products and --techniques-per-product must be at least 1", 2)
+    # the generator's own limits, as bad input (an outside check, session 26: --products 1,
+    # --techniques-per-product 27 and --seed -1 ended exit 1 with "ValueError: ...")
+    if not 2 <= products <= MAX_GENERATED_PRODUCTS:
+        fail(f"--products: {products} is not between 2 and {MAX_GENERATED_PRODUCTS:,}", 2)
+    if not 1 <= techniques_per_product <= 26:
+        fail(f"--techniques-per-product: {techniques_per_product} is not between 1 and 26", 2)
+    if seed < 0:
+        fail(f"--seed: {seed} is negative (a seed is a whole number ≥ 0)", 2)
     check_out(out, "bundle")
     from .generate import generate as gen
 
