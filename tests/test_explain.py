@@ -92,6 +92,42 @@ def test_bad_input(tmp_path):
         explain(plan_dir, product="cake")
 
 
+def test_damaged_plans_and_wrong_bundles_are_bad_input(tmp_path, example_bundle):
+    """Each named with its file, line and field, or the option, through the CLI: exit 2, one
+    line (an outside check, session 26: a summary.json list gave a traceback, 'abc' in a
+    valuation exit 1 with a ValueError, a --bundle that is not there or not the plan's
+    exit 0)."""
+    from typer.testing import CliRunner
+
+    from econplan.cli import app
+
+    bundle, plan_dir = _plan(tmp_path)
+    cases = []
+    listed = tmp_path / "listed"
+    shutil.copytree(plan_dir, listed)
+    (listed / "summary.json").write_text(json.dumps([1, 2]))
+    cases.append(([str(listed)], "summary.json: not a JSON object"))
+    bad = tmp_path / "abc"
+    shutil.copytree(plan_dir, bad)
+    lines = (bad / "products.csv").read_text().splitlines()
+    head = lines[0].split(",")
+    row = lines[1].split(",")
+    row[head.index("valuation")] = "abc"
+    lines[1] = ",".join(row)
+    (bad / "products.csv").write_text("\n".join(lines) + "\n")
+    cases.append(([str(bad)], "products.csv, line 2, field 'valuation': not a number"))
+    cases.append(([str(plan_dir), "--bundle", str(tmp_path / "nowhere")],
+                  "no such bundle folder"))
+    cases.append(([str(plan_dir), "--bundle", str(example_bundle)],
+                  "not the bundle this plan was made from"))
+    for args, words in cases:
+        r = CliRunner().invoke(app, ["explain", *args])
+        out = [x for x in r.output.splitlines() if x.strip()]
+        assert r.exit_code == 2 and len(out) == 1 and words in out[0], (args, r.output)
+    r = CliRunner().invoke(app, ["explain", str(plan_dir), "--bundle", str(bundle)])
+    assert r.exit_code == 0, r.output
+
+
 def test_a_reader_that_goes_away_ends_explain_quietly(tmp_path, generated):
     """``econplan explain PLAN | head -1``: the closed pipe ends the command with SIGPIPE's
     conventional status (141) and nothing on stderr — no "BrokenPipeError" line."""

@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from econplan.errors import BundleError
-from econplan.planfiles import cost_weights_text
+from econplan.planfiles import cost_weights_text, read_plan_csv, read_summary
 from econplan.schema import LIMITED_STATUSES
 
 _TOP_INPUTS = 8
@@ -53,23 +52,28 @@ def _pct(t: float) -> str:
     return f"{100 * t:.1f} %"
 
 
+#: the plan-output columns explain reads (DESIGN.md), as read_plan_csv's key, numbers, texts
+_PLAN_TABLES = {
+    "products.csv": ("product", ["gross_output", "intermediate_use", "net_output", "target",
+                                 "floor", "fulfilment", "valuation", "fulfilment_dual"], ()),
+    "resources.csv": ("resource", ["used", "available", "valuation"], ()),
+    "activities.csv": ("technique", ["level", "capacity", "valuation"], ("product",)),
+}
+
+
 def _read_csv(path: Path) -> pd.DataFrame:
-    if not path.exists():
-        raise BundleError(str(path), "required plan file is missing")
-    try:
-        return pd.read_csv(path, dtype={"product": str, "technique": str, "resource": str})
-    except Exception as exc:  # pandas raises several kinds
-        raise BundleError(str(path), f"cannot be read as CSV: {exc}") from None
+    """A plan table, every number checked (a file, line and field named otherwise: an outside
+    check, session 26, found 'abc' in a valuation ending exit 1 with a ValueError, and
+    others passing unnoticed)."""
+    key, numbers, texts = _PLAN_TABLES[path.name]
+    return read_plan_csv(path.parent, path.name, key, numbers, texts)
 
 
 def _read_summary(plan_dir: Path) -> dict:
-    path = plan_dir / "summary.json"
-    if not path.exists():
-        raise BundleError(str(path), "required plan file is missing (is this a plan folder?)")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BundleError(str(path), f"not valid JSON: {exc}") from None
+    if not (plan_dir / "summary.json").exists():
+        raise BundleError(str(plan_dir / "summary.json"),
+                          "required plan file is missing (is this a plan folder?)")
+    return read_summary(plan_dir)  # (valid JSON, an object)
 
 
 def _step(per_unit_points: float, available: float) -> float:
@@ -92,11 +96,16 @@ def _load_bundle(summary: dict, bundle: Path | None, plan_dir: Path) -> tuple[An
     if candidate is None:
         return None, "the plan does not name its bundle (pass --bundle)"
     if not Path(candidate).exists():
+        if bundle is not None:  # asked for: bad input, not a note (session 26)
+            raise BundleError(f"--bundle {bundle}", "no such bundle folder")
         return None, f"its bundle {candidate} is not there (pass --bundle)"
     import econplan
 
     economy = econplan.load(candidate)
     if summary.get("inputs_sha256") and summary["inputs_sha256"] != economy.sha256:
+        if bundle is not None:
+            raise BundleError(f"--bundle {bundle}", "not the bundle this plan was made from "
+                              "(its inputs_sha256 differs from summary.json's)")
         return None, f"the bundle {candidate} has changed since the plan was made"
     return economy, ""
 
