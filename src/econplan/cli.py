@@ -470,6 +470,15 @@ def serve(
         run(db_url=db, host=host, port=port, bundle=bundle)
 
 
+def _one_line(message: str, code: int) -> int:
+    """:func:`fail`'s line, returning its code instead of raising."""
+    try:
+        fail(message, code)
+    except typer.Exit as done:
+        return int(done.exit_code)
+    return code
+
+
 def main() -> None:
     """Console-script entry point."""
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
@@ -479,10 +488,23 @@ def main() -> None:
     from .blas import limit_process
 
     limit_process()  # econplan's work is sparse and vector code: econplan.blas says why
+    # click's exceptions, wherever this Typer keeps click (0.29 vendors its own copy)
+    usage_error = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+    no_args = getattr(sys.modules[usage_error.__module__], "NoArgsIsHelpError", ())
     try:
-        app()
-    except KeyboardInterrupt:
-        fail("interrupted", 130)
+        # not click's standalone mode: its usage errors print a usage block of four lines,
+        # where every bad input gets one line naming the option (an outside check, session
+        # 26: --year abc, a missing --out, an unknown option)
+        code = app(standalone_mode=False)
+    except no_args as e:  # a bare group: its help, as before
+        sys.stdout.write(e.ctx.get_help() + "\n" if e.ctx else "")
+        code = 2
+    except usage_error as e:
+        where = e.ctx.command_path if e.ctx else "econplan"
+        code = _one_line(f"{where}: {e.format_message()} (see {where} --help)", 2)
+    except (KeyboardInterrupt, typer.Abort):
+        code = _one_line("interrupted", 130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":
