@@ -134,6 +134,28 @@ def test_cli_command_import_pymrio(test_system, tmp_path):
     _check_values(values, test_system, ["emission-air", "value-added"])
 
 
+@pytest.mark.parametrize("damage,words", [("truncate Z", "has shape (5, 48)"),
+                                          ("cut Y rows", "Y has 45 rows, expected 48")])
+def test_damaged_save_all_folders_are_bad_input(tmp_path, damage, words):
+    """Exit 2, one line naming Z or Y (an outside check, session 26: a truncated Z.txt and a
+    Y.txt with rows cut ended exit 1 with NumPy's broadcast error); nothing written."""
+    src = tmp_path / "mrio"
+    pymrio.load_test().save_all(src)  # as shipped: Z and Y, no x (x comes from their sums)
+    if damage == "truncate Z":
+        z = src / "Z.txt"
+        z.write_bytes(z.read_bytes()[:3000])
+    else:
+        y = src / "Y.txt"
+        lines = y.read_text().splitlines()
+        y.write_text("\n".join(lines[:-3]) + "\n")
+    out = tmp_path / "bundle"
+    r = subprocess.run([sys.executable, "-m", "econplan.cli", "import", "pymrio", str(src),
+                        "--out", str(out)], capture_output=True, text=True, timeout=120)
+    lines = [x for x in r.stderr.splitlines() if x.strip()]
+    assert r.returncode == 2 and len(lines) == 1 and words in lines[0], r.stderr
+    assert not out.exists()
+
+
 def test_zero_output_sector_no_division_by_zero(test_system):
     io = test_system.copy()
     io.reset_all_full()

@@ -157,7 +157,21 @@ def pymrio_tables(
     if x_frame is None:
         if Z is None:
             raise BundleError(where, "the IO system has A but no output x", field="x")
-        x = Z.to_numpy(dtype=float).sum(axis=1) + Y.to_numpy(dtype=float).sum(axis=1)
+        z, y = Z.to_numpy(dtype=float), Y.to_numpy(dtype=float)
+        # shapes first (an outside check, session 26: a truncated Z or a Y with rows cut
+        # ended exit 1 with NumPy's "operands could not be broadcast together")
+        if z.ndim != 2 or z.shape[0] != z.shape[1]:
+            raise BundleError(where, f"Z has shape {z.shape}, expected a square matrix "
+                              "(a damaged or truncated file?)", field="Z")
+        if y.shape[0] != z.shape[0]:
+            raise BundleError(where, f"Y has {y.shape[0]} rows, expected {z.shape[0]} as Z "
+                              "(a damaged or truncated file?)", field="Y")
+        with np.errstate(invalid="ignore"):
+            if not np.all(np.isfinite(z)):
+                raise BundleError(where, "Z has non-finite entries", field="Z")
+            if not np.all(np.isfinite(y)):
+                raise BundleError(where, "Y has non-finite entries", field="Y")
+        x = z.sum(axis=1) + y.sum(axis=1)
         sectors = Z.index
     else:
         x = np.asarray(x_frame, dtype=float).reshape(-1)
