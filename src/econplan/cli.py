@@ -422,7 +422,8 @@ def import_pymrio(
 @import_app.command("ibge")
 def import_ibge(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the bundle.")],
-    year: Annotated[int, typer.Option(help="2010–2021.")] = 2021,
+    year: Annotated[int, typer.Option(
+        help="2010–2021 (levels 12 and 51: also 2000–2009).")] = 2021,
     level: Annotated[int, typer.Option(help="12, 20, 51 or 68 sectors.")] = 68,
 ) -> None:
     """Import the official IBGE input–output tables of Brazil (shipped by iotbr).
