@@ -98,3 +98,17 @@ def test_bundle_errors_name_the_file_not_the_server_folder(started: Started) -> 
     assert r.status_code == 400
     detail = r.json()["detail"]
     assert detail.startswith("bad bundle: inputs.csv, line 2"), detail
+
+
+def test_times_read_back_keep_their_utc_offset(started: Started) -> None:
+    """A need's created_at is the same string when posted and when read back (SQLite gives
+    stored times back without their offset: an outside check, session 26)."""
+    c = started.client
+    acc = setup_accounts(c, started.admin_password)
+    pid = c.get("/api/periods").json()[0]["id"]
+    r = c.post(f"/api/periods/{pid}/needs", json={"product": "bread", "quantity": 3},
+               headers=acc.headers["person"])
+    assert r.status_code == 201, r.text
+    posted = r.json()["created_at"]
+    mine = c.get(f"/api/periods/{pid}/needs/mine", headers=acc.headers["person"]).json()
+    assert posted.endswith("+00:00") and mine[0]["created_at"] == posted

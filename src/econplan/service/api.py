@@ -30,7 +30,7 @@ from sqlalchemy import select
 
 from econplan.service import store
 from econplan.service.deps import Ctx, check_api, context, state
-from econplan.service.models import ROLES, AuditEntry, User
+from econplan.service.models import ROLES, AuditEntry, User, iso
 
 
 def _no_control(v: str) -> str:
@@ -278,7 +278,7 @@ def _period_out(p: Any) -> dict[str, Any]:
         "name": p.name,
         "label": p.label,
         "bundle_sha256": p.bundle_sha256,
-        "created_at": p.created_at.isoformat(),
+        "created_at": iso(p.created_at),
     }
 
 
@@ -381,7 +381,7 @@ def audit_log(
         return [
             {
                 "id": a.id,
-                "at": a.at.isoformat(),
+                "at": iso(a.at),
                 "user_id": a.user_id,
                 "action": a.action,
                 "entity": a.entity,

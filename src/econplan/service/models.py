@@ -31,6 +31,15 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def iso(t: dt.datetime | None) -> str | None:
+    """``t`` as ISO 8601 with its UTC offset: SQLite gives stored times back without one
+    (an outside check, session 26: a job's created_at read "+00:00" when posted and no
+    offset when read back)."""
+    if t is None:
+        return None
+    return (t if t.tzinfo is not None else t.replace(tzinfo=dt.UTC)).isoformat()
+
+
 class Base(DeclarativeBase):
     """Declarative base of every table."""
 

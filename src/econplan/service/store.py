@@ -42,6 +42,7 @@ from econplan.service.models import (
     Target,
     User,
     WorkplaceTechnique,
+    iso,
     utcnow,
 )
 from econplan.service.security import (
@@ -570,7 +571,7 @@ def need_out(n: Need) -> dict[str, Any]:
         "period_id": n.period_id,
         "product": n.product,
         "quantity": n.quantity,
-        "created_at": n.created_at.isoformat(),
+        "created_at": iso(n.created_at),
     }
 
 
@@ -732,7 +733,7 @@ def report_out(r: Report) -> dict[str, Any]:
         "technique": r.technique,
         "capacity": r.capacity,
         "actual_output": r.actual_output,
-        "created_at": r.created_at.isoformat(),
+        "created_at": iso(r.created_at),
     }
 
 
@@ -840,7 +841,7 @@ def plan_out(p: PlanVersion, *, tables: bool = False) -> dict[str, Any]:
         "duality_gap": p.duality_gap,
         "primal_residual": p.primal_residual,
         "dual_residual": p.dual_residual,
-        "created_at": p.created_at.isoformat(),
+        "created_at": iso(p.created_at),
     }
     if tables:
         out["summary"] = json.loads(p.summary_json)
@@ -1004,8 +1005,8 @@ def job_out(j: Job) -> dict[str, Any]:
         "message": j.message,
         "objective": j.objective,
         "plan_id": j.plan_id,
-        "created_at": j.created_at.isoformat(),
-        "finished_at": j.finished_at.isoformat() if j.finished_at else None,
+        "created_at": iso(j.created_at),
+        "finished_at": iso(j.finished_at),
     }
 
 
