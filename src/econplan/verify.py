@@ -164,14 +164,17 @@ def _bottleneck_list(summary: dict, res, act, bound: float) -> str | None:
               if isinstance(b, dict)]
     line = BINDING_SHARE * max(abs(bound), 1e-300)
     share: dict[tuple[str, str], float] = {}
-    for key, df, amount in (("resource", res, "available"), ("capacity", act, "capacity")):
+    for key, df, amount, ident in (("resource", res, "available", "resource"),
+                                   ("capacity", act, "capacity", "technique")):
         val = df["valuation"].to_numpy(float)
         cap = df[amount].to_numpy(float)
         pos = (val > 0) & np.isfinite(cap)
-        for i in np.flatnonzero(pos & (val * np.where(pos, cap, 0.0) > 0.5 * line)):
-            share[(key, str(df[{"resource": "resource", "capacity": "technique"}[key]]
-                          .iloc[i]))] = float(val[i] * cap[i])
-    missing = [x for x, v in share.items() if v > 2 * line and x not in set(listed)]
+        rows = np.flatnonzero(pos & (val * np.where(pos, cap, 0.0) > 0.5 * line))
+        ids = df[ident].to_numpy(str)[rows]
+        share.update(zip(((key, i) for i in ids), (val[rows] * cap[rows]).tolist(),
+                         strict=True))
+    named = set(listed)
+    missing = [x for x, v in share.items() if v > 2 * line and x not in named]
     if missing:
         kind, ident = max(missing, key=lambda x: share[x])
         return (f"summary.json's bottlenecks lack {kind} {ident!r} (valuation × amount "
