@@ -214,3 +214,23 @@ def test_pdhg_slow_to_its_first_tolerance_is_checked_early(monkeypatch):
     assert r.status == Status.OPTIMAL
     assert r.iterations == 1024
     assert r.t == pytest.approx(exact.fulfilment, abs=1e-9)
+
+
+def test_an_undecided_lp_names_amounts_beyond_double_precision():
+    """HiGHS ending in error on amounts that span 1e15 (an input of 1e15 among amounts near 1:
+    an outside check, session 26) says so and what to do; a usual span adds nothing."""
+    from types import SimpleNamespace
+
+    import scipy.sparse as sp
+
+    from econplan.plan.base import Status
+    from econplan.plan.exact import _ended
+
+    wide = SimpleNamespace(M=sp.csc_array(np.array([[1.0, -1e15], [-0.05, 1.0]])),
+                           R=sp.csr_array(np.array([[1.0, 2.0]])))
+    msg = _ended("stage 1", Status.ERROR, wide)
+    assert msg.startswith("stage 1 ended: error (") and "0.05 to 1e+15" in msg
+    assert _ended("stage 1", Status.TIME_LIMIT, wide) == "stage 1 ended: time_limit"
+    usual = SimpleNamespace(M=sp.csc_array(np.array([[1.0, -0.3], [-0.05, 1.0]])),
+                            R=sp.csr_array(np.array([[1.0, 2.0]])))
+    assert _ended("stage 1", Status.ERROR, usual) == "stage 1 ended: error"

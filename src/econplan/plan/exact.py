@@ -74,6 +74,27 @@ def cost_duals(pb: PlanProblem, lp: LP, y: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
+
+#: a matrix whose nonzero amounts span more than this ratio is named when HiGHS ends
+#: undecided or in error: double precision then cannot tell its rows apart (an outside check,
+#: session 26: an input of 1e15 among amounts near 1 ended "stage 1 ended: error" unexplained)
+WIDE_RANGE = 1e12
+
+
+def _ended(what: str, status: Status, pb: PlanProblem) -> str:
+    """``"<what> ended: <status>"``, with the span of the amounts when it is the likely
+    reason (more than :data:`WIDE_RANGE` between the smallest and largest)."""
+    msg = f"{what} ended: {status.value}"
+    if status in (Status.OPTIMAL, Status.INFEASIBLE, Status.UNBOUNDED, Status.TIME_LIMIT):
+        return msg
+    mags = np.abs(np.concatenate([pb.M.data, pb.R.data]))
+    mags = mags[mags > 0]
+    if len(mags) and mags.max() > WIDE_RANGE * mags.min():
+        msg += (f" (the economy's amounts per unit of activity span {mags.min():.3g} to "
+                f"{mags.max():.3g}, beyond what double precision can plan with: choose units "
+                "that bring them within about 12 orders of magnitude)")
+    return msg
+
 class ExactSolver(ABC):
     """Base class of exact (vertex) LP backends."""
 
@@ -127,13 +148,13 @@ class ExactSolver(ABC):
             if status == Status.UNBOUNDED:
                 return SolverResult(status=status, message=UNBOUNDED_MESSAGE)
             if status != Status.OPTIMAL:
-                return SolverResult(status=status, message=f"stage 1 ended: {status.value}")
+                return SolverResult(status=status, message=_ended("stage 1", status, pb))
             t, p, u, v = stage1_duals(pb, lp, x, y)
         lp2, status, z, y2 = self.stage2_backoff(pb, t, options)
         if status == Status.INFEASIBLE:
             return self._infeasible(pb, pb.ymin, options)
         if status != Status.OPTIMAL:
-            return SolverResult(status=status, t=t, message=f"stage 2 ended: {status.value}")
+            return SolverResult(status=status, t=t, message=_ended("stage 2", status, pb))
         z = _covered(pb, z, lp2.row_lo[:pb.n])  # the balance rows stage 2 solved
         return SolverResult(status=Status.OPTIMAL, t=t, z=z, p=p, u=u, v=v,
                             **cost_duals(pb, lp2, y2))
@@ -175,7 +196,7 @@ class ExactSolver(ABC):
         if status == Status.INFEASIBLE:
             return self._infeasible(pb, pb.y, options)
         if status != Status.OPTIMAL:
-            return SolverResult(status=status, message=f"min-labour ended: {status.value}")
+            return SolverResult(status=status, message=_ended("min-labour", status, pb))
         return SolverResult(status=Status.OPTIMAL, t=1.0, z=_covered(pb, z, lp.row_lo[:pb.n]),
                             **cost_duals(pb, lp, y))
 
@@ -193,7 +214,7 @@ class ExactSolver(ABC):
         if status == Status.INFEASIBLE:
             return self._infeasible(pb, pb.y, options)
         if status != Status.OPTIMAL:
-            return SolverResult(status=status, message=f"min-labour ended: {status.value}")
+            return SolverResult(status=status, message=_ended("min-labour", status, pb))
         z = _covered(pb, z, lp.row_lo[:pb.n])
         duals = cost_duals(pb, lp, y)
         cert = min_cost_certificate(pb.M, pb.R, pb.b, pb.cap, pb.y, pb.c, z, duals["price"],
@@ -240,7 +261,7 @@ class ExactSolver(ABC):
         if status == Status.INFEASIBLE:
             return self._infeasible(pb, pb.ymin, options)
         if status != Status.OPTIMAL:
-            return SolverResult(status=status, message=f"harmony stage 1 ended: {status.value}")
+            return SolverResult(status=status, message=_ended("harmony stage 1", status, pb))
         H, p, u, v = harmony_duals(pb, lp, x, y, S)
         for H_lo in stage2_floors(H, (H_SLACK, 1e-8, 1e-7)):
             lp2 = harmony_stage2(pb, H_lo)
@@ -251,7 +272,7 @@ class ExactSolver(ABC):
             return self._infeasible(pb, pb.ymin, options)
         if status != Status.OPTIMAL:
             return SolverResult(status=status, harmony=H,
-                                message=f"harmony stage 2 ended: {status.value}")
+                                message=_ended("harmony stage 2", status, pb))
         z = np.maximum(x2[:pb.m], 0.0)
         t = harmony_achieved_t(pb, z)
         return SolverResult(status=Status.OPTIMAL, t=float(t.min()) if len(t) else 1.0, z=z,
