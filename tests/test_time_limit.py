@@ -216,3 +216,11 @@ def test_a_structured_start_kept_for_lack_of_time_says_so():
     assert r.status.value == "time_limit" and r.iterations == 0
     assert "the structured start is the plan" in r.message
     assert "a longer time limit" in r.message
+
+
+def test_the_scipy_backend_keeps_the_time_limit(generated):
+    """linprog is given what is left of the limit (an outside check, session 26: --solver
+    scipy --time-limit 0.001 ran 44 s to optimal on 1,500 x 2 with capacities and floors)."""
+    e = econplan.load(generated(1500, 2, seed=0, capacities=True, floors=True))
+    plan = e.plan(solver="scipy", time_limit=0.5)
+    assert plan.status == "time_limit", plan.summary

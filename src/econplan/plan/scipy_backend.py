@@ -8,6 +8,7 @@ dual simplex of the highspy backend.
 
 from __future__ import annotations
 
+import time
 from importlib.metadata import version as _pkg_version
 
 import numpy as np
@@ -35,13 +36,22 @@ class ScipySolver(ExactSolver):
         b_ub = np.concatenate([-lp.row_lo[lo_rows], lp.row_hi[hi_rows]])
         bounds = np.column_stack([lp.col_lo, np.where(np.isinf(lp.col_hi), np.inf, lp.col_hi)])
         tol = max(min(options.tolerance, 1e-7), 1e-10)
+        opts: dict = {"primal_feasibility_tolerance": tol, "dual_feasibility_tolerance": tol,
+                      "presolve": True}
+        deadline = options.extra.get("deadline")  # ExactSolver.solve's, for the whole solve
+        if deadline is not None:
+            # (an outside check, session 26: --time-limit 0.001 ran 44 s to optimal)
+            left = float(deadline) - time.perf_counter()
+            if left <= 0:
+                return Status.TIME_LIMIT, np.array([]), np.array([])
+            opts["time_limit"] = left
         res = linprog(
             lp.c, A_ub=A_ub, b_ub=b_ub, bounds=[(a, None if np.isinf(b) else b)
                                                  for a, b in bounds],
-            method=options.extra.get("scipy_method", "highs-ipm"),
-            options={"primal_feasibility_tolerance": tol, "dual_feasibility_tolerance": tol,
-                     "presolve": True},
+            method=options.extra.get("scipy_method", "highs-ipm"), options=opts,
         )
+        if res.status == 1 and deadline is not None:  # (no iteration limit is set here)
+            return Status.TIME_LIMIT, np.array([]), np.array([])
         if res.status == 2:
             return Status.INFEASIBLE, np.array([]), np.array([])
         if res.status == 3:
