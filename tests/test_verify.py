@@ -337,3 +337,25 @@ def test_verify_passes_a_plan_with_no_needs(tmp_path, example_bundle):
     assert s["fulfilment"] == 1.0 and s["bound"] == 1.0
     v = verify(bundle, out)
     assert v.ok, v.line
+
+
+def test_verify_names_an_infeasible_plans_status(tmp_path):
+    """An infeasible plan (summary.json only) fails on its status, not on the certificate
+    fields it cannot have (it said "lacks bottlenecks": an outside check, session 26)."""
+    from econplan.model import Economy
+    from small_economies import bread_tables
+
+    tables = bread_tables()
+    meta, t = tables
+    t = dict(t)
+    needs = t["needs"].copy()
+    needs["floor"] = needs["target"] * 1e6
+    needs["target"] = needs["floor"]
+    t["needs"] = needs
+    e = Economy.from_tables(meta, t)
+    plan = e.plan()
+    assert plan.status == "infeasible"
+    econplan.write_bundle(e, tmp_path / "b")
+    plan.write(tmp_path / "p")
+    v = verify(tmp_path / "b", tmp_path / "p")
+    assert not v.ok and "status is 'infeasible'" in v.line, v.line

@@ -220,6 +220,11 @@ def verify(bundle: str | Path, plan_dir: str | Path, tol: float = 1e-6) -> Verdi
     plan_dir = Path(plan_dir)
     economy = econplan.load(bundle)
     summary = read_summary(plan_dir)
+    said = summary.get("status")
+    if said is not None and said != "optimal" and said not in LIMITED_STATUSES:
+        # an infeasible plan's summary has no certificate fields: say why it fails first
+        # (it said "lacks bottlenecks": an outside check, session 26)
+        return Verdict(False, f"FAIL: plan status is {said!r}, not optimal")
     lacking = [key for key in SUMMARY_FIELDS if key not in summary]
     if lacking:  # (an outside check removed each in turn and verify said OK, session 26)
         return Verdict(False, f"FAIL: summary.json lacks {', '.join(lacking)} (DESIGN.md, "
