@@ -126,3 +126,17 @@ def test_infeasible_previous_plan_is_named(before_after, tmp_path):
     with pytest.raises(BundleError, match=r"summary\.json, field 'status': warm start: this "
                                           r"plan has status 'infeasible'"):
         warm_start_from(e, tmp_path)
+
+
+def test_a_plan_of_another_economy_is_not_reported_as_a_warm_start(tmp_path, example_bundle,
+                                                                   generated):
+    """No technique of this economy runs in it: every backend starts cold, so the summary
+    says warm_start false, and why (it said true: an outside check, session 26)."""
+    other = econplan.load(generated(50, 1, seed=3)).plan()
+    other.write(tmp_path / "other")
+    e = econplan.load(example_bundle)
+    cold = e.plan(solver="highs")
+    plan = e.plan(solver="highs", warm_start=tmp_path / "other")
+    assert plan.ok and plan.summary["warm_start"] is False
+    assert "warm start not used" in plan.summary["message"]
+    assert abs(plan.fulfilment - cold.fulfilment) <= 1e-9 * max(1.0, cold.fulfilment)

@@ -117,6 +117,7 @@ def make_plan(
         raise ValueError(f"solver {name!r} cannot plan objective {obj.value!r} "
                          f"(use {' or '.join(able)})")
     warm_used: bool | None = None  # None: no previous plan given
+    no_common = False
     if options.get("warm_start") is not None:
         from .warm import warm_start_from
 
@@ -125,6 +126,13 @@ def make_plan(
         # harmony plans start cold on every backend (ExactSolver._harmony)
         warm_used = (Capability.WARM_START in backend.capabilities
                      and obj != Objective.HARMONY)
+        z0 = getattr(options["warm_start"], "z", None)
+        no_common = z0 is None or not bool(np.any(np.asarray(z0) > 0))
+        if no_common:
+            # nothing of this economy runs in it (another economy's plan): every backend
+            # would start cold, so it is not reported as used (an outside check, session
+            # 26: warm_start true for a plan with no technique id in common)
+            warm_used = False
         if not warm_used:
             options["warm_start"] = None
     known = set(SolverOptions.__dataclass_fields__)
@@ -135,9 +143,13 @@ def make_plan(
     start = time.perf_counter()
     result = backend.solve(economy.problem(obj.value), opts)
     seconds = time.perf_counter() - start
-    if warm_used is False:
+    if warm_used is False and no_common:
+        note = ("warm start not used: the previous plan runs no technique of this economy "
+                "(another economy's plan?)")
+    elif warm_used is False:
         note = (f"warm start not used: solver {name!r} starts cold"
                 + (" on harmony plans" if obj == Objective.HARMONY else ""))
+    if warm_used is False:
         result.message = f"{note}. {result.message}" if result.message else note
     plan = Plan(economy, result, objective=obj.value, seconds=seconds)
     if warm_used is not None:
