@@ -224,3 +224,40 @@ def test_the_scipy_backend_keeps_the_time_limit(generated):
     e = econplan.load(generated(1500, 2, seed=0, capacities=True, floors=True))
     plan = e.plan(solver="scipy", time_limit=0.5)
     assert plan.status == "time_limit", plan.summary
+
+
+@pytest.mark.parametrize("solver", ["highs", "scipy"])
+def test_an_exact_stage_2_out_of_time_keeps_stage_1s_plan(tmp_path, generated, monkeypatch,
+                                                          solver):
+    """Stage 2 (least resource cost) ending at the time limit after stage 1 proved t*: the
+    plan is written with status time_limit and its certificate, as the first-order route
+    does (HiGHS threw it away, exit 1 with nothing written: an outside check, session 26).
+    Stage 2's run is made to end 'time_limit' here, so no clock is involved."""
+    import numpy as np
+
+    from econplan.plan.base import Status
+    from econplan.plan.exact import ExactSolver
+    from econplan.plan.highs import HighsSolver
+    from econplan.verify import verify
+
+    bundle = generated(300, 2, seed=0, capacities=True, floors=True)
+    e = econplan.load(bundle)
+    t_star = e.plan(solver="highs").fulfilment
+    monkeypatch.setattr(ExactSolver, "stage2_backoff",
+                        lambda self, pb, t, options, **kw: (None, Status.TIME_LIMIT, None, None))
+    calls = {"n": 0}
+    result = HighsSolver._result
+
+    def second_run_out_of_time(self, h):  # HiGHS's hot-started stage 2
+        calls["n"] += 1
+        if calls["n"] == 2:
+            return Status.TIME_LIMIT, np.array([]), np.array([])
+        return result(self, h)
+
+    monkeypatch.setattr(HighsSolver, "_result", second_run_out_of_time)
+    plan = e.plan(solver=solver)
+    assert plan.status == "time_limit" and "stage 1's plan is kept" in plan.summary["message"]
+    assert abs(plan.fulfilment - t_star) <= 1e-7 * max(1.0, t_star)
+    plan.write(tmp_path / "p")
+    v = verify(bundle, tmp_path / "p")
+    assert v.bound_only and abs(v.duality_gap) <= 1e-6, v.line

@@ -46,6 +46,24 @@ def _covered(pb: PlanProblem, z: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     return cover_deficits(pb.M, pb.tech_product, pb.output, pb.cap, rhs, np.maximum(z, 0.0))
 
 
+def stage1_kept(pb: PlanProblem, x: np.ndarray, t: float, p: np.ndarray, u: np.ndarray,
+                v: np.ndarray, status: Status, who: str) -> SolverResult:
+    """Stage 2 (least resource cost) ran out of time after stage 1 proved t*: stage 1's
+    plan, with its certificate, as a ``time_limit`` plan (written, exit 4; product
+    valuations empty), as the first-order backend does (an outside check, session 26: HiGHS
+    threw it away, exit 1 with nothing written, where 3 s more gave the optimum). Other
+    stage-2 endings keep their status and no plan."""
+    if status != Status.TIME_LIMIT:
+        return SolverResult(status=status, t=t, message=_ended("stage 2", status, pb))
+    d = pb.y - pb.ymin
+    z = _covered(pb, x[:pb.m], pb.ymin + t * d)
+    return SolverResult(
+        status=Status.TIME_LIMIT, t=t, z=z, p=p, u=u, v=v,
+        message=(f"{who}: stage 2 (least resource cost) not finished in the time limit; "
+                 f"stage 1's plan is kept: t* = {t:.10g} is proven, its resource cost "
+                 f"{float(pb.c @ z):.10g} is not proven least"))
+
+
 def stage1_duals(pb: PlanProblem, lp: LP, x: np.ndarray, y: np.ndarray
                  ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
     """t* and the certificate duals (p, u, v) from stage 1's primal x and row duals y,
@@ -154,7 +172,9 @@ class ExactSolver(ABC):
         if status == Status.INFEASIBLE:
             return self._infeasible(pb, pb.ymin, options)
         if status != Status.OPTIMAL:
-            return SolverResult(status=status, t=t, message=_ended("stage 2", status, pb))
+            if not (d > 0).any():  # (t by convention: no stage-1 plan to keep)
+                return SolverResult(status=status, t=t, message=_ended("stage 2", status, pb))
+            return stage1_kept(pb, x, t, p, u, v, status, self.name)
         z = _covered(pb, z, lp2.row_lo[:pb.n])  # the balance rows stage 2 solved
         return SolverResult(status=Status.OPTIMAL, t=t, z=z, p=p, u=u, v=v,
                             **cost_duals(pb, lp2, y2))

@@ -13,7 +13,7 @@ import highspy
 import numpy as np
 
 from .base import Capability, PlanProblem, SolverOptions, SolverResult, Status
-from .exact import ExactSolver, _covered, cost_duals, stage1_duals
+from .exact import ExactSolver, _covered, cost_duals, stage1_duals, stage1_kept
 from .formulation import LP, T_SLACK, stage1
 
 _STATUS = {
@@ -261,7 +261,7 @@ class HighsSolver(ExactSolver):
         if status == Status.INFEASIBLE:
             return self._infeasible(pb, pb.ymin, options)
         if status != Status.OPTIMAL:
-            return SolverResult(status=status, t=t, message=f"stage 2 ended: {status.value}")
+            return stage1_kept(pb, x, t, p, u, v, status, self.name)
         z = _covered(pb, z[:m], rhs)
         return SolverResult(status=Status.OPTIMAL, t=t, z=z, p=p, u=u, v=v,
                             iterations=pivots + int(h.getInfo().simplex_iteration_count),
