@@ -120,6 +120,23 @@ def test_bad_warm_start_folder_names_file_line_field(before_after, tmp_path):
     assert not out.exists()
 
 
+def test_a_warm_start_folder_naming_a_technique_twice_is_bad_input(before_after, tmp_path):
+    """As verify refuses it (it was accepted: an outside check, session 26)."""
+    e, _, root, _ = before_after
+    bad = tmp_path / "twice"
+    bad.mkdir()
+    for f in ("summary.json", "products.csv", "resources.csv"):
+        (bad / f).write_bytes((root / "plan0" / f).read_bytes())
+    lines = (root / "plan0" / "activities.csv").read_text().splitlines()
+    lines.append(lines[1])  # the first technique again
+    (bad / "activities.csv").write_text("\n".join(lines) + "\n")
+    first = lines[1].split(",")[0]
+    with pytest.raises(BundleError, match=rf"activities\.csv, line {len(lines)}, field "
+                                          rf"'technique': warm start: names technique "
+                                          rf"'{first}' twice"):
+        warm_start_from(e, bad)
+
+
 def test_infeasible_previous_plan_is_named(before_after, tmp_path):
     e, _, _, _ = before_after
     (tmp_path / "summary.json").write_text('{"status": "infeasible", "blocking": []}')

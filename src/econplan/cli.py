@@ -207,7 +207,8 @@ def plan(
     options: dict = {}
     if time_limit is not None:
         if not (time_limit > 0 and time_limit < float("inf")):
-            fail(f"--time-limit: {time_limit!r} is not a positive number of seconds", 2)
+            fail(f"--time-limit: {time_limit!r} is not a finite positive number of seconds "
+                 "(leave it out for no limit)", 2)
         options["time_limit"] = float(time_limit)
     if warm_start is not None:
         options["warm_start"] = warm_start
