@@ -68,6 +68,19 @@ def read_plan_csv(plan_dir: str | Path, name: str, key: str,
     return out
 
 
+def repeated_row(tables: Any) -> tuple[str, str, str, int] | None:
+    """The first id a plan table names twice, over ``tables`` ((file name, table, key
+    column), as :func:`read_plan_csv` read them): ``(file, key, id, line)``, or None. A plan
+    names each technique, product and resource once; verify fails such a plan and a warm
+    start refuses it."""
+    for name, df, key in tables:
+        again = df[key].duplicated().to_numpy()
+        if again.any():
+            i = int(np.argmax(again))
+            return name, key, str(df[key].iloc[i]), i + 2
+    return None
+
+
 def by_row(ids: Any, values: Any, rows_of: Any, fill: float) -> np.ndarray:
     """``values`` placed at the rows of the id column ``rows_of`` that ``ids`` name (``fill``
     elsewhere; ids not in ``rows_of`` are ignored, a repeated id keeps its last value): a

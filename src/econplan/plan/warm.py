@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import BundleError
-from ..planfiles import by_row, read_plan_csv, read_summary
+from ..planfiles import by_row, read_plan_csv, read_summary, repeated_row
 from .base import SolverResult, Status
 
 if TYPE_CHECKING:
@@ -72,13 +72,12 @@ def warm_start_from(economy: Economy, previous: Plan | SolverResult | str | Path
     act = read_plan_csv(folder, "activities.csv", "technique", ["level", "valuation"])
     prod = read_plan_csv(folder, "products.csv", "product", ["valuation", "fulfilment_dual"])
     res = read_plan_csv(folder, "resources.csv", "resource", ["valuation"])
-    for name, df, key in (("activities.csv", act, "technique"),
-                          ("products.csv", prod, "product"), ("resources.csv", res, "resource")):
-        again = df[key].duplicated().to_numpy()
-        if again.any():  # as verify refuses it (an outside check, session 26: accepted here)
-            i = int(np.argmax(again))
-            raise BundleError(str(folder / name), f"warm start: names {key} "
-                              f"{df[key].iloc[i]!r} twice", line=i + 2, field=key)
+    twice = repeated_row((("activities.csv", act, "technique"),
+                          ("products.csv", prod, "product"), ("resources.csv", res, "resource")))
+    if twice:  # as verify refuses it (an outside check, session 26: accepted here)
+        name, key, ident, line = twice
+        raise BundleError(str(folder / name), f"warm start: names {key} {ident!r} twice",
+                          line=line, field=key)
     t = summary.get("fulfilment")
     return warm_start_from_tables(economy, act, prod, res,
                                   str(summary.get("objective", "fulfilment")),
