@@ -49,10 +49,15 @@ def out_console() -> Console:
     return Console(quiet=_state["quiet"], highlight=False, soft_wrap=True)
 
 
-def fail(message: str, code: int) -> None:
-    """Print exactly one line on stderr and exit with ``code``."""
+def say_line(message: str) -> None:
+    """Print ``message`` as exactly one line on stderr."""
     sys.stderr.write(" ".join(str(message).split()) + "\n")
     sys.stderr.flush()
+
+
+def fail(message: str, code: int) -> None:
+    """Print exactly one line on stderr and exit with ``code``."""
+    say_line(message)
     raise typer.Exit(code)
 
 
@@ -472,15 +477,6 @@ def serve(
         run(db_url=db, host=host, port=port, bundle=bundle)
 
 
-def _one_line(message: str, code: int) -> int:
-    """:func:`fail`'s line, returning its code instead of raising."""
-    try:
-        fail(message, code)
-    except typer.Exit as done:
-        return int(done.exit_code)
-    return code
-
-
 def main() -> None:
     """Console-script entry point."""
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
@@ -503,9 +499,11 @@ def main() -> None:
         code = 2
     except usage_error as e:
         where = e.ctx.command_path if e.ctx else "econplan"
-        code = _one_line(f"{where}: {e.format_message()} (see {where} --help)", 2)
+        say_line(f"{where}: {e.format_message()} (see {where} --help)")
+        code = 2
     except (KeyboardInterrupt, typer.Abort):
-        code = _one_line("interrupted", 130)
+        say_line("interrupted")
+        code = 130
     sys.exit(code if isinstance(code, int) else 0)
 
 

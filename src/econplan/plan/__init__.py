@@ -117,23 +117,24 @@ def make_plan(
         raise ValueError(f"solver {name!r} cannot plan objective {obj.value!r} "
                          f"(use {' or '.join(able)})")
     warm_used: bool | None = None  # None: no previous plan given
-    no_common = False
+    cold = ""  # why a previous plan given is not used
     if options.get("warm_start") is not None:
         from .warm import warm_start_from
 
         options = dict(options)  # read (and checked) even when the backend cannot use it
         options["warm_start"] = warm_start_from(economy, options["warm_start"])
-        # harmony plans start cold on every backend (ExactSolver._harmony)
-        warm_used = (Capability.WARM_START in backend.capabilities
-                     and obj != Objective.HARMONY)
         z0 = getattr(options["warm_start"], "z", None)
-        no_common = z0 is None or not bool(np.any(np.asarray(z0) > 0))
-        if no_common:
+        if z0 is None or not bool(np.any(np.asarray(z0) > 0)):
             # nothing of this economy runs in it (another economy's plan): every backend
             # would start cold, so it is not reported as used (an outside check, session
             # 26: warm_start true for a plan with no technique id in common)
-            warm_used = False
-        if not warm_used:
+            cold = "the previous plan runs no technique of this economy (another economy's plan?)"
+        elif Capability.WARM_START not in backend.capabilities or obj == Objective.HARMONY:
+            # harmony plans start cold on every backend (ExactSolver._harmony)
+            cold = (f"solver {name!r} starts cold"
+                    + (" on harmony plans" if obj == Objective.HARMONY else ""))
+        warm_used = not cold
+        if cold:
             options["warm_start"] = None
     known = set(SolverOptions.__dataclass_fields__)
     extra = {k: v for k, v in options.items() if k not in known}
@@ -143,13 +144,8 @@ def make_plan(
     start = time.perf_counter()
     result = backend.solve(economy.problem(obj.value), opts)
     seconds = time.perf_counter() - start
-    if warm_used is False and no_common:
-        note = ("warm start not used: the previous plan runs no technique of this economy "
-                "(another economy's plan?)")
-    elif warm_used is False:
-        note = (f"warm start not used: solver {name!r} starts cold"
-                + (" on harmony plans" if obj == Objective.HARMONY else ""))
-    if warm_used is False:
+    if cold:
+        note = f"warm start not used: {cold}"
         result.message = f"{note}. {result.message}" if result.message else note
     plan = Plan(economy, result, objective=obj.value, seconds=seconds)
     if warm_used is not None:
