@@ -165,11 +165,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        "msg": text(e.get("msg", "")), "type": text(e.get("type", ""))}
                       for e in exc.errors()]
             return JSONResponse({"detail": detail}, status_code=422)
-        msgs = "; ".join(
-            f"{'.'.join(str(x) for x in e.get('loc', [])[1:])}: {e.get('msg')}"
-            for e in exc.errors()
-        )
-        return pages.error_page(request, 400, f"bad form: {msgs}")
+        return pages.error_page(request, 400, pages.bad_form(exc.errors(), skip=1))
 
     @app.exception_handler(StarletteHTTPException)
     def http_error(request: Request, exc: StarletteHTTPException) -> Any:

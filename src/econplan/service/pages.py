@@ -402,6 +402,14 @@ def council_page(request: Request, ctx: Ctx = Depends(context)) -> HTMLResponse:
     )
 
 
+def bad_form(errors: Any, skip: int = 0) -> str:
+    """One line from pydantic's validation ``errors``: each field's place (its first ``skip``
+    parts, such as "form", left out) and what is wrong, for a page's 400."""
+    msgs = "; ".join(f"{'.'.join(str(x) for x in e.get('loc', [])[skip:])}: {e.get('msg')}"
+                     for e in errors)
+    return f"bad form: {msgs}"
+
+
 def _as_api(model: Any, data: dict[str, Any]) -> None:
     """Check a form's values with the JSON API's own model (its bounds: priority ≤ 1e12,
     amounts ≤ 1e300; an outside check, session 26, found the forms storing 1e13 and 1e301
@@ -411,9 +419,7 @@ def _as_api(model: Any, data: dict[str, Any]) -> None:
     try:
         model.model_validate(data)
     except ValidationError as e:
-        msgs = "; ".join(f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}"
-                         for err in e.errors())
-        raise store.ServiceError(400, f"bad form: {msgs}") from None
+        raise store.ServiceError(400, bad_form(e.errors())) from None
 
 
 def _council_targets(request: Request, ctx: Ctx, form: Any, user: User) -> None:
