@@ -98,17 +98,26 @@ def test_backend_without_warm_start_says_so(before_after):
     assert plan.summary["warm_start"] is False
 
 
-def test_bad_warm_start_folder_names_file_line_field(before_after, tmp_path):
-    e, _, root, _ = before_after
-    bad = tmp_path / "bad"
+def _plan0_with(root, bad, activities: list[str]) -> None:
+    """``bad``: a copy of the fixture's plan0 with its activities.csv lines replaced."""
     bad.mkdir()
     for f in ("summary.json", "products.csv", "resources.csv"):
         (bad / f).write_bytes((root / "plan0" / f).read_bytes())
-    lines = (root / "plan0" / "activities.csv").read_text().splitlines()
+    (bad / "activities.csv").write_text("\n".join(activities) + "\n")
+
+
+def _plan0_activities(root) -> list[str]:
+    return (root / "plan0" / "activities.csv").read_text().splitlines()
+
+
+def test_bad_warm_start_folder_names_file_line_field(before_after, tmp_path):
+    e, _, root, _ = before_after
+    bad = tmp_path / "bad"
+    lines = _plan0_activities(root)
     cells = lines[3].split(",")
     cells[2] = "lots"
     lines[3] = ",".join(cells)
-    (bad / "activities.csv").write_text("\n".join(lines) + "\n")
+    _plan0_with(root, bad, lines)
     with pytest.raises(BundleError, match=r"activities\.csv, line 4, field 'level': not a number"):
         warm_start_from(e, bad)
     (bad / "resources.csv").write_text("resource,used\nlabour,1\n")
@@ -124,12 +133,9 @@ def test_a_warm_start_folder_naming_a_technique_twice_is_bad_input(before_after,
     """As verify refuses it (it was accepted: an outside check, session 26)."""
     e, _, root, _ = before_after
     bad = tmp_path / "twice"
-    bad.mkdir()
-    for f in ("summary.json", "products.csv", "resources.csv"):
-        (bad / f).write_bytes((root / "plan0" / f).read_bytes())
-    lines = (root / "plan0" / "activities.csv").read_text().splitlines()
+    lines = _plan0_activities(root)
     lines.append(lines[1])  # the first technique again
-    (bad / "activities.csv").write_text("\n".join(lines) + "\n")
+    _plan0_with(root, bad, lines)
     first = lines[1].split(",")[0]
     with pytest.raises(BundleError, match=rf"activities\.csv, line {len(lines)}, field "
                                           rf"'technique': warm start: names technique "

@@ -92,7 +92,6 @@ def cost_duals(pb: PlanProblem, lp: LP, y: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-
 #: a matrix whose nonzero amounts span more than this ratio is named when HiGHS ends
 #: undecided or in error: double precision then cannot tell its rows apart (an outside check,
 #: session 26: an input of 1e15 among amounts near 1 ended "stage 1 ended: error" unexplained)
@@ -112,6 +111,7 @@ def _ended(what: str, status: Status, pb: PlanProblem) -> str:
                 f"{mags.max():.3g}, beyond what double precision can plan with: choose units "
                 "that bring them within about 12 orders of magnitude)")
     return msg
+
 
 class ExactSolver(ABC):
     """Base class of exact (vertex) LP backends."""
