@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from econplan.errors import BundleError
-from econplan.planfiles import cost_weights_text, read_plan_csv, read_summary
+from econplan.planfiles import cost_weights_text, read_plan_table, read_summary
 from econplan.schema import LIMITED_STATUSES
 
 _TOP_INPUTS = 8
@@ -52,21 +52,11 @@ def _pct(t: float) -> str:
     return f"{100 * t:.1f} %"
 
 
-#: the plan-output columns explain reads (DESIGN.md), as read_plan_csv's key, numbers, texts
-_PLAN_TABLES = {
-    "products.csv": ("product", ["gross_output", "intermediate_use", "net_output", "target",
-                                 "floor", "fulfilment", "valuation", "fulfilment_dual"], ()),
-    "resources.csv": ("resource", ["used", "available", "valuation"], ()),
-    "activities.csv": ("technique", ["level", "capacity", "valuation"], ("product",)),
-}
-
-
 def _read_csv(path: Path) -> pd.DataFrame:
     """A plan table, every number checked (a file, line and field named otherwise: an outside
     check, session 26, found 'abc' in a valuation ending exit 1 with a ValueError, and
     others passing unnoticed)."""
-    key, numbers, texts = _PLAN_TABLES[path.name]
-    return read_plan_csv(path.parent, path.name, key, numbers, texts)
+    return read_plan_table(path.parent, path.name)
 
 
 def _read_summary(plan_dir: Path) -> dict:

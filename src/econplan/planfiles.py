@@ -35,6 +35,23 @@ def read_summary(plan_dir: str | Path) -> dict[str, Any]:
     return summary
 
 
+#: DESIGN.md's plan tables as read back: file -> (key column, number columns, text columns)
+PLAN_TABLES: dict[str, tuple[str, list[str], tuple[str, ...]]] = {
+    "activities.csv": ("technique", ["level", "valuation", "capacity"], ("product",)),
+    "products.csv": ("product", ["valuation", "fulfilment_dual", "gross_output",
+                                 "intermediate_use", "net_output", "target", "floor",
+                                 "fulfilment"], ()),
+    "resources.csv": ("resource", ["valuation", "used", "available"], ()),
+}
+
+
+def read_plan_table(plan_dir: str | Path, name: str) -> pd.DataFrame:
+    """One of :data:`PLAN_TABLES` with every contract column, each number checked
+    (:func:`read_plan_csv`)."""
+    key, numbers, texts = PLAN_TABLES[name]
+    return read_plan_csv(plan_dir, name, key, numbers, texts)
+
+
 def read_plan_csv(plan_dir: str | Path, name: str, key: str,
                   numbers: list[str], texts: tuple[str, ...] = ()) -> pd.DataFrame:
     """Table ``name`` (e.g. ``activities.csv``) of a plan folder: its ``key`` and ``texts``

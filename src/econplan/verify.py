@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from .model import _codes  # id -> row lookups (Arrow); not the planner's matrices
-from .planfiles import by_row, read_plan_csv, read_summary, repeated_row
+from .planfiles import by_row, read_plan_table, read_summary, repeated_row
 from .schema import LIMITED_STATUSES
 
 
@@ -63,11 +63,6 @@ def _segment_excess(w: np.ndarray, pd_: np.ndarray) -> float:
     for length, slope in zip(np.diff(breaks), slopes, strict=True):
         total += length * float(np.maximum(0.0, w * slope - pd_).sum())
     return total
-
-
-#: products.csv's columns derived from the levels and the bundle (checked, not trusted)
-PRODUCT_FIGURES = ["gross_output", "intermediate_use", "net_output", "target", "floor",
-                   "fulfilment"]
 
 
 def _figures(name: str, df, key: str, ids, tol: float,
@@ -232,11 +227,9 @@ def verify(bundle: str | Path, plan_dir: str | Path, tol: float = 1e-6) -> Verdi
                        "plan output)")
     if summary.get("inputs_sha256") != economy.sha256:
         return Verdict(False, "FAIL: the plan was made from a different bundle (inputs_sha256)")
-    act = read_plan_csv(plan_dir, "activities.csv", "technique",
-                        ["level", "valuation", "capacity"], texts=("product",))
-    prod = read_plan_csv(plan_dir, "products.csv", "product",
-                         ["valuation", "fulfilment_dual", *PRODUCT_FIGURES])
-    res = read_plan_csv(plan_dir, "resources.csv", "resource", ["valuation", "used", "available"])
+    act = read_plan_table(plan_dir, "activities.csv")
+    prod = read_plan_table(plan_dir, "products.csv")
+    res = read_plan_table(plan_dir, "resources.csv")
 
     twice = repeated_row((("activities.csv", act, "technique"),
                           ("products.csv", prod, "product"), ("resources.csv", res, "resource")))
