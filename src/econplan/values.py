@@ -173,7 +173,15 @@ def _choose_techniques(economy: Structure) -> tuple[Choice, np.ndarray]:
     tp = np.asarray(economy.tech_product)
     A = economy.A
     good = None  # (technique, values) of the last policy that could run on its own
-    tried: set[str] = set()
+    # starts tried in turn while no policy has run yet: the least-direct-labour start can
+    # use up more than it makes (a cheap technique fed by a product that needs much of it
+    # back: a fuzzer found 22 of 40 such economies wrongly called unproductive), and then
+    # Bellman sweeps from 0, the contract's own fixed point, settle on a runnable choice; a
+    # labour-free technique making a product from as much of itself costs 0 for ever from
+    # there (an outside check, session 26: valid economies refused on load), and the LP of
+    # _runnable_choice gives the least-labour choice that runs
+    starts = [lambda: _value_sweeps(np.zeros(n), lab, A, o, tp, ok, producible),
+              lambda: _runnable_choice(economy, lab, ok, producible)]
     for _ in range(200):
         choice = Choice(technique, producible)
         lam = _policy_values(economy, choice, lab)
@@ -189,26 +197,12 @@ def _choose_techniques(economy: Structure) -> tuple[Choice, np.ndarray]:
                                          n, keep=g_tech)
                 if (new == g_tech).all() or (new == technique).all():
                     return Choice(g_tech, producible), g_lam
-            elif "sweeps" not in tried:
-                # the least-direct-labour start can: a cheap technique fed by a product that
-                # needs much of it back (a fuzzer found 22 of 40 such economies wrongly
-                # called unproductive): Bellman sweeps, the contract's own fixed point, from
-                # 0 until the choice settles, then policy iteration again from there
-                tried.add("sweeps")
-                new = _value_sweeps(np.zeros(n), lab, A, o, tp, ok, producible)
-            elif "lp" not in tried:
-                # from 0 a labour-free technique making a product from as much of itself
-                # costs 0 for ever, and the sweeps settle on it (an outside check, session
-                # 26: valid economies refused as unproductive on load): the least-labour
-                # choice that runs, from an LP (:func:`_runnable_choice`)
-                tried.add("lp")
-                new = _runnable_choice(economy, lab, ok, producible)
-                if new is None:
-                    return choice, np.zeros(n)
             else:
-                return choice, np.zeros(n)  # no choice runs: the check reports it
-            if (new == technique).all() and good is None and "lp" in tried:
-                return choice, np.zeros(n)
+                new = technique
+                while starts and (new is None or (new == technique).all()):
+                    new = starts.pop(0)()
+                if new is None or (new == technique).all():
+                    return choice, np.zeros(n)  # no choice runs: the check reports it
             technique = new
             continue
         good = (technique, lam)
